@@ -1,0 +1,89 @@
+"""The ``patchdeck`` command: the console when run bare, headless subcommands otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from backends.inventory.errors import InventoryError
+from tui.cli import machine
+from tui.cli.context import Context
+from tui.cli.exits import INTERRUPTED, OK, USAGE, CliError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming what is wrong, and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message} (see {self.prog} --help)", USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="patchdeck",
+        description="A terminal console for interactive OS patch operations. "
+        "Without a command, opens the console.",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH_OR_URL",
+        help="inventory file or database URL (default: $PATCHDECK_DB, "
+        "else ~/.local/share/patchdeck/inventory.db)",
+    )
+    parser.add_argument(
+        "--known-hosts",
+        metavar="FILE",
+        help="an extra known_hosts file to trust (also $PATCHDECK_KNOWN_HOSTS)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = commands.add_parser("demo", help="open the console on a throwaway demo inventory")
+    demo.set_defaults(func=_demo)
+    machine.register(commands)
+    return parser
+
+
+def _console(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.app import run_console  # Textual loads only when the console opens
+
+    ctx.store()  # a bad --db is reported here, before the screen is taken over
+    return run_console(ctx.url)
+
+
+def _demo(args: argparse.Namespace, ctx: Context) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from tui.app import run_console
+
+    with tempfile.TemporaryDirectory(prefix="patchdeck-demo-") as folder:
+        demo = Context(db=str(Path(folder) / "demo.db"))
+        demo.store()
+        try:
+            return run_console(demo.url)
+        finally:
+            demo.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ctx = Context()
+    try:
+        args = build_parser().parse_args(argv)
+        ctx.db, ctx.known_hosts = args.db, args.known_hosts
+        handler = getattr(args, "func", _console)
+        return int(handler(args, ctx))
+    except CliError as exc:
+        print(f"patchdeck: {exc}" if not str(exc).startswith("patchdeck") else exc, file=sys.stderr)
+        return exc.code
+    except InventoryError as exc:
+        print(f"patchdeck: {exc}", file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        print("patchdeck: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # `patchdeck machine list | head`
+        sys.stderr.close()
+        return OK
+    finally:
+        ctx.close()

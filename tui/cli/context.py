@@ -1,0 +1,39 @@
+"""What every command shares: the global options and the inventory, opened on first use."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backends.inventory.location import inventory_url, own_known_hosts
+from backends.inventory.store import Store
+
+
+@dataclass
+class Context:
+    db: str | None = None
+    known_hosts: str | None = None
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return inventory_url(self.db)
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.url)
+        return self._store
+
+    def known_hosts_files(self) -> list[Path]:
+        """patchdeck's own known_hosts, then ``--known-hosts`` or ``$PATCHDECK_KNOWN_HOSTS``."""
+        files = [own_known_hosts(self.url)]
+        extra = self.known_hosts or os.environ.get("PATCHDECK_KNOWN_HOSTS")
+        if extra:
+            files.append(Path(extra).expanduser())
+        return files
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

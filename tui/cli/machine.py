@@ -1,0 +1,192 @@
+"""``patchdeck machine …``: add, import, list, show, remove."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from backends.inventory.errors import NotFound
+from backends.inventory.imports import FORMATS, ImportFailed, parse_file
+from backends.inventory.machines import (
+    add_machine,
+    get_machine,
+    import_machines,
+    list_machines,
+    remove_machines,
+    unknown_names,
+)
+from backends.inventory.records import CRITICALITIES, OS_FAMILIES, TRANSPORTS, Machine
+from backends.inventory.validation import FieldError, build_spec, check_tag
+from tui.cli.confirm import confirm
+from tui.cli.context import Context
+from tui.cli.exits import OK, CliError
+from tui.cli.output import age, json_line, machine_json, table
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    machine = commands.add_parser("machine", help="add, import, list, show and remove machines")
+    verbs = machine.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    add = verbs.add_parser("add", help="add one machine")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--address", required=True, metavar="HOST", help="host name or IP address")
+    add.add_argument("--port", metavar="N", help="default: 22 for ssh, 5985 for winrm")
+    add.add_argument("--transport", choices=TRANSPORTS, default="ssh")
+    add.add_argument("--os", dest="os_family", choices=OS_FAMILIES, help="default: from transport")
+    add.add_argument("--user", metavar="USER")
+    add.add_argument("--identity", metavar="FILE", help="SSH private key file")
+    add.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    add.add_argument("--owner", metavar="O")
+    add.add_argument("--role", metavar="R")
+    add.add_argument("--environment", metavar="E")
+    add.add_argument("--criticality", choices=CRITICALITIES, default="medium")
+    add.set_defaults(func=_add)
+
+    imp = verbs.add_parser("import", help="add or update machines from a file (all or nothing)")
+    imp.add_argument("file", metavar="FILE", type=Path)
+    imp.add_argument("--format", choices=FORMATS, help="default: guessed from the content")
+    imp.set_defaults(func=_import)
+
+    lst = verbs.add_parser("list", help="list machines")
+    lst.add_argument("--where", metavar="TEXT", help="plain-text match on name, address and tags")
+    lst.add_argument("--json", action="store_true", help="one JSON object per line")
+    lst.set_defaults(func=_list)
+
+    show = verbs.add_parser("show", help="everything known about one machine")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_show)
+
+    remove = verbs.add_parser("remove", help="remove machines and what was found on them")
+    remove.add_argument("names", nargs="+", metavar="NAME")
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    remove.set_defaults(func=_remove)
+
+
+def _add(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        tags = tuple(dict.fromkeys(check_tag(t) for t in args.tag))
+        spec = build_spec(
+            name=args.name,
+            address=args.address,
+            port=args.port,
+            transport=args.transport,
+            os_family=args.os_family,
+            user=args.user,
+            identity_file=args.identity,
+            tags=tags,
+            owner=args.owner,
+            role=args.role,
+            environment=args.environment,
+            criticality=args.criticality,
+        )
+    except FieldError as exc:
+        raise CliError(str(exc)) from None
+    machine = add_machine(ctx.store(), spec)
+    print(f"added {machine.name} ({machine.transport} {machine.address}:{machine.port})")
+    return OK
+
+
+def _import(args: argparse.Namespace, ctx: Context) -> int:
+    path: Path = args.file
+    try:
+        specs = parse_file(path, args.format)
+    except ImportFailed as exc:
+        for problem in exc.problems[:50]:
+            print(problem, file=sys.stderr)
+        if len(exc.problems) > 50:
+            print(f"… and {len(exc.problems) - 50} more problems", file=sys.stderr)
+        raise CliError(f"{path}: nothing was imported") from None
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
+    result = import_machines(ctx.store(), specs, source=str(path))
+    counts = f"{result.added} added, {result.updated} updated"
+    print(f"imported {len(specs)} machines from {path}: {counts}")
+    return OK
+
+
+def _list(args: argparse.Namespace, ctx: Context) -> int:
+    machines = list_machines(ctx.store(), args.where)
+    if args.json:
+        for machine in machines:
+            json_line(machine_json(machine))
+        return OK
+    if not machines:
+        print(
+            "no machines" if args.where else "no machines yet: add one with `patchdeck machine add`"
+        )
+        return OK
+    table(
+        ("NAME", "ADDRESS", "TRANSPORT", "OS", "ENVIRONMENT", "LAST SCAN", "TAGS"),
+        (
+            (
+                m.name,
+                f"{m.address}:{m.port}" if m.port else m.address,
+                m.transport,
+                " ".join(filter(None, (m.distro, m.version))) or m.os_family,
+                m.environment or "",
+                age(m.last_scan_at),
+                " ".join(f"{k}={v}" for k, v in m.tags),
+            )
+            for m in machines
+        ),
+    )
+    return OK
+
+
+def _show(args: argparse.Namespace, ctx: Context) -> int:
+    machine = get_machine(ctx.store(), args.name)
+    if args.json:
+        json_line(machine_json(machine))
+        return OK
+    for label, value in _facts(machine):
+        print(f"{label + ':':<16}{value}")
+    return OK
+
+
+def _facts(m: Machine) -> list[tuple[str, str]]:
+    def text(value: object) -> str:
+        return "-" if value is None or value == "" else str(value)
+
+    def yes_no(value: bool | None) -> str:
+        return "unknown" if value is None else ("yes" if value else "no")
+
+    scan = age(m.last_scan_at)
+    if m.last_scan_at is not None:
+        scan = f"{scan} ago, {text(m.last_scan_outcome)}"
+    return [
+        ("name", m.name),
+        ("address", f"{m.address}:{m.port}" if m.port else m.address),
+        ("transport", m.transport),
+        ("os", " ".join(filter(None, (m.os_family, m.distro, m.version)))),
+        ("user", text(m.user)),
+        ("identity", text(m.identity_file)),
+        ("owner", text(m.owner)),
+        ("role", text(m.role)),
+        ("environment", text(m.environment)),
+        ("criticality", m.criticality),
+        ("tags", " ".join(f"{k}={v}" for k, v in m.tags) or "-"),
+        ("last scan", scan),
+        ("last error", text(m.last_scan_error)),
+        ("reachable", yes_no(m.reachable)),
+        ("reboot pending", yes_no(m.reboot_pending)),
+        ("missing", ", ".join(f"{c} {n}" for c, n in m.missing.items())),
+    ]
+
+
+def _remove(args: argparse.Namespace, ctx: Context) -> int:
+    store = ctx.store()
+    names = list(dict.fromkeys(args.names))
+    unknown = unknown_names(store, names)  # name every unknown machine before asking anything
+    if unknown:
+        raise NotFound("machine", unknown)
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    confirm(
+        f"Remove {len(names)} machine{'s' if len(names) != 1 else ''} ({listed}) "
+        "and everything recorded about them?",
+        args.yes,
+    )
+    removed = remove_machines(store, names)
+    print(f"removed {len(removed)} machine{'s' if len(removed) != 1 else ''}")
+    return OK

@@ -1,0 +1,24 @@
+"""Text from machines and files is hostile: show it, never interpret it.
+
+``plain`` makes any string safe to put on screen: control characters (ESC, CR, BEL, the C1
+range, …) become visible ``\\xNN`` escapes, so no terminal sequence reaches the terminal, and
+``Text`` (never markup) carries it, so ``[bold]`` stays literal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def neutralise(value: str) -> str:
+    """Replace control characters with visible escapes (tabs and newlines kept)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+
+
+def plain(value: object, style: str = "") -> Text:
+    """A ``Text`` cell showing ``value`` literally: no markup, no control sequences."""
+    return Text(neutralise("" if value is None else str(value)), style=style, no_wrap=True)
