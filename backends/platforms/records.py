@@ -1,0 +1,76 @@
+"""The records platforms produce, and the sans-I/O protocol the engine drives them with.
+
+A platform never runs anything. Its assessment is a generator: it yields a :class:`Command`,
+the engine runs it over whatever transport reaches the machine and sends back a
+:class:`Result`, and the generator finally returns an :class:`Assessment`. Tests drive the same
+generator with captured outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Shell text for ``sh -c`` on the machine. ``privileged`` commands need root: the engine
+    runs them through ``sudo -n`` for other users. Every script sets ``LC_ALL=C`` itself."""
+
+    script: str
+    privileged: bool = False
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    exit_status: int | None  # None: killed by a signal or the channel closed without a status
+    stdout: str
+    stderr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FoundUpdate:
+    """One update missing on one machine."""
+
+    platform_id: str  # package (apt, dnf, yum), patch or package (zypper), UpdateID (Windows)
+    name: str  # package, patch or KB
+    installed: str | None  # None: a new package pulled in by the upgrade
+    available: str | None
+    classification: str  # linux: security | other
+    severity: str | None = None  # Critical / Important / Moderate / Low where the platform says
+    advisories: tuple[str, ...] = ()
+    source: str | None = None  # repository or suite
+    reboot_likely: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    family: str = "linux"
+    distro: str | None = None  # os-release ID: debian, ubuntu, rhel, rocky, sles, …
+    version: str | None = None  # os-release VERSION_ID
+    pretty_name: str | None = None
+    package_manager: str | None = None  # apt | dnf | yum | zypper
+    boot_id: str | None = None
+    reboot_required: bool | None = None
+    reboot_packages: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Assessment:
+    facts: Facts
+    updates: list[FoundUpdate] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # unreadable lines, reported not fatal
+    notes: list[str] = field(default_factory=list)  # e.g. why everything is "other"
+
+
+class PlatformError(Exception):
+    """The machine's answer cannot be used. ``str()`` says why in words an operator reads,
+    with the tail of the output where it helps."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # unparseable | command-failed | unsupported | locked | sudo-password
+
+
+Assessor = Generator[Command, Result, Assessment]
