@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, exists, func, or_, sele
 from sqlalchemy.engine import Connection, Row
 
 from backends.inventory import audit
-from backends.inventory.bulk import insert_rows
+from backends.inventory.bulk import chunks, insert_rows
 from backends.inventory.errors import AlreadyExists, NotFound
 from backends.inventory.records import CLASSIFICATIONS, Machine, MachineSpec, Tag
 from backends.inventory.store import Store
@@ -20,9 +20,6 @@ from backends.inventory.tables import MachineRow, TagRow, UpdateRow, utcnow
 MACHINE = MachineRow.__table__  # type: ignore[attr-defined]
 TAG = TagRow.__table__  # type: ignore[attr-defined]
 UPDATE = UpdateRow.__table__  # type: ignore[attr-defined]
-
-# Keep IN lists well under every database's parameter limit.
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +44,6 @@ def _spec_columns(spec: MachineSpec) -> dict[str, Any]:
         "environment": spec.environment,
         "criticality": spec.criticality,
     }
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 def _name_ids(conn: Connection, where: ColumnElement[bool] | None = None) -> dict[str, int]:
@@ -214,7 +206,7 @@ def import_machines(store: Store, specs: Sequence[MachineSpec], source: str) -> 
             ids = _name_ids(conn)
         if changed:
             conn.execute(MACHINE.update().where(MACHINE.c.id == bindparam("b_id")), changed)
-            for chunk in _chunks([row["b_id"] for row in changed]):
+            for chunk in chunks([row["b_id"] for row in changed]):
                 conn.execute(delete(TAG).where(TAG.c.machine_id.in_(chunk)))
         tag_rows = [(ids[spec.name], key, value) for spec in specs for key, value in spec.tags]
         insert_rows(conn, TAG, ("machine_id", "key", "value"), tag_rows)
@@ -233,7 +225,7 @@ def unknown_names(store: Store, names: Sequence[str]) -> list[str]:
     known: set[str] = set()
     with store.read() as session:
         conn = session.connection()
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             known.update(_name_ids(conn, MACHINE.c.name.in_(chunk)))
     return [n for n in wanted if n not in known]
 
@@ -244,12 +236,12 @@ def remove_machines(store: Store, names: Sequence[str]) -> list[str]:
     with store.write() as session:
         conn = session.connection()
         found: dict[str, int] = {}
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             found.update(_name_ids(conn, MACHINE.c.name.in_(chunk)))
         missing = [n for n in wanted if n not in found]
         if missing:
             raise NotFound("machine", missing)
-        for chunk in _chunks(list(found.values())):
+        for chunk in chunks(list(found.values())):
             conn.execute(delete(MACHINE).where(MACHINE.c.id.in_(chunk)))
         audit.record(session, "machine.remove", wanted)
     return wanted

@@ -87,6 +87,37 @@ class Machine:
 
 
 @dataclass(frozen=True, slots=True)
+class Update:
+    """One update missing on one machine, as its last scan found it."""
+
+    platform_id: str
+    name: str
+    installed: str | None
+    available: str | None
+    classification: str
+    severity: str | None = None
+    advisories: tuple[str, ...] = ()
+    source: str | None = None
+    reboot_likely: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """What one scan of one machine found: facts and updates, or the failure in words."""
+
+    machine_id: int
+    at: datetime
+    ok: bool
+    error: str | None = None
+    error_kind: str | None = None
+    reachable: bool | None = None
+    distro: str | None = None
+    version: str | None = None
+    reboot_pending: bool | None = None
+    updates: tuple[Update, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     id: int
     at: datetime

@@ -1,0 +1,132 @@
+"""Recording scan results: a machine's facts and its missing updates, replaced as a whole.
+
+Many machines finish a scan within moments of each other; ``record_scans`` writes whatever has
+finished in one transaction, each machine complete (facts and every update) or not at all, so a
+crash keeps every machine recorded before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, delete, select
+
+from backends.inventory.bulk import chunks, insert_rows
+from backends.inventory.machines import MACHINE, UPDATE
+from backends.inventory.records import ScanReport, Update
+from backends.inventory.store import Store
+
+_UPDATE_COLUMNS = (
+    "machine_id",
+    "platform_id",
+    "name",
+    "installed_version",
+    "available_version",
+    "classification",
+    "severity",
+    "advisories",
+    "source",
+    "reboot_likely",
+    "found_at",
+)
+
+
+def record_scans(store: Store, reports: Sequence[ScanReport]) -> None:
+    if not reports:
+        return
+    ok = [r for r in reports if r.ok]
+    with store.write() as session:
+        conn = session.connection()
+        if ok:
+            conn.execute(
+                MACHINE.update().where(MACHINE.c.id == bindparam("b_id")),
+                [
+                    {
+                        "b_id": r.machine_id,
+                        "last_scan_at": r.at,
+                        "last_scan_outcome": "ok",
+                        "last_scan_error": None,
+                        "reachable": True,
+                        "distro": r.distro,
+                        "version": r.version,
+                        "reboot_pending": r.reboot_pending,
+                    }
+                    for r in ok
+                ],
+            )
+            for chunk in chunks([r.machine_id for r in ok]):
+                conn.execute(delete(UPDATE).where(UPDATE.c.machine_id.in_(chunk)))
+            rows = [
+                (
+                    r.machine_id,
+                    u.platform_id,
+                    u.name,
+                    u.installed,
+                    u.available,
+                    u.classification,
+                    u.severity,
+                    list(u.advisories),
+                    u.source,
+                    u.reboot_likely,
+                    r.at,
+                )
+                for r in ok
+                for u in _unique(r.updates)
+            ]
+            insert_rows(conn, UPDATE, _UPDATE_COLUMNS, rows)
+        failed = [r for r in reports if not r.ok]
+        if failed:
+            # A failed scan keeps what the last good scan found: it is still the best knowledge.
+            conn.execute(
+                MACHINE.update().where(MACHINE.c.id == bindparam("b_id")),
+                [
+                    {
+                        "b_id": r.machine_id,
+                        "last_scan_at": r.at,
+                        "last_scan_outcome": "failed",
+                        "last_scan_error": r.error,
+                        "reachable": r.reachable,
+                    }
+                    for r in failed
+                ],
+            )
+
+
+def _unique(updates: Sequence[Update]) -> list[Update]:
+    seen: set[str] = set()
+    kept = []
+    for update in updates:
+        if update.platform_id not in seen:
+            seen.add(update.platform_id)
+            kept.append(update)
+    return kept
+
+
+def machine_updates(
+    store: Store, machine_id: int | None = None, classifications: Sequence[str] = ()
+) -> list[tuple[int, Update]]:
+    """``(machine id, update)`` pairs from the last scans, optionally for one machine."""
+    query = select(UPDATE).order_by(UPDATE.c.machine_id, UPDATE.c.classification, UPDATE.c.name)
+    if machine_id is not None:
+        query = query.where(UPDATE.c.machine_id == machine_id)
+    if classifications:
+        query = query.where(UPDATE.c.classification.in_(list(classifications)))
+    with store.read() as session:
+        rows = session.connection().execute(query).all()
+    return [
+        (
+            row.machine_id,
+            Update(
+                platform_id=row.platform_id,
+                name=row.name,
+                installed=row.installed_version,
+                available=row.available_version,
+                classification=row.classification,
+                severity=row.severity,
+                advisories=tuple(row.advisories or ()),
+                source=row.source,
+                reboot_likely=bool(row.reboot_likely),
+            ),
+        )
+        for row in rows
+    ]
