@@ -1,0 +1,1 @@
+"""How a command reaches a machine: ssh (asyncssh), local, winrm. No package managers."""

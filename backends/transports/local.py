@@ -1,0 +1,75 @@
+"""This machine, with the same interface as SSH (``--transport local``)."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+from typing import Any
+
+from backends.transports.base import (
+    Collector,
+    Endpoint,
+    LineSink,
+    Output,
+    TransportError,
+    check_sudo,
+    sudo_wrap,
+)
+
+
+class LocalConnection:
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    @property
+    def is_root(self) -> bool:
+        return os.geteuid() == 0
+
+    def is_open(self) -> bool:
+        return True
+
+    async def run(
+        self,
+        script: str,
+        *,
+        privileged: bool = False,
+        timeout: float | None = None,
+        on_line: LineSink | None = None,
+    ) -> Output:
+        command = sudo_wrap(script) if privileged and not self.is_root else script
+        process = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        out = Collector(self.endpoint, on_line)
+        err = Collector(self.endpoint)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
+                status = await process.wait()
+        except (TimeoutError, TransportError) as exc:
+            process.kill()
+            await process.wait()
+            if isinstance(exc, TransportError):
+                raise
+            raise TransportError(
+                "timeout", f"the command did not finish within {timeout:g} s"
+            ) from None
+        output = Output(status if status >= 0 else None, out.text(), err.text())
+        return check_sudo(output, self.endpoint) if privileged and not self.is_root else output
+
+    async def close(self) -> None:
+        return None
+
+
+async def _pump(stream: Any, sink: Collector) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while chunk := await stream.read(65536):
+        sink.feed(decoder.decode(chunk))
+    sink.feed(decoder.decode(b"", final=True))
