@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import os
+import signal
 from typing import Any
 
 from backends.transports.base import (
@@ -54,7 +56,9 @@ class LocalConnection:
                 await asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
                 status = await process.wait()
         except (TimeoutError, TransportError) as exc:
-            process.kill()
+            # the whole session: children (`sleep` under `sh`) would keep the pipes open
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
             if isinstance(exc, TransportError):
                 raise
