@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backends.inventory.location import inventory_url, own_known_hosts
 from backends.inventory.store import Store
+
+if TYPE_CHECKING:
+    from backends.transports.known_hosts import HostKeys
 
 
 @dataclass
@@ -32,6 +36,13 @@ class Context:
         if extra:
             files.append(Path(extra).expanduser())
         return files
+
+    def host_keys(self, accept_new: bool = False) -> HostKeys:
+        """The SSH host keys this command trusts, and where it records new ones."""
+        from backends.transports.known_hosts import HostKeys
+
+        own, *extra = self.known_hosts_files()
+        return HostKeys(own, extra, accept_new=accept_new)
 
     def close(self) -> None:
         if self._store is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from backends.inventory.records import CRITICALITIES, OS_FAMILIES, TRANSPORTS, M
 from backends.inventory.validation import FieldError, build_spec, check_tag
 from tui.cli.confirm import confirm
 from tui.cli.context import Context
-from tui.cli.exits import OK, CliError
+from tui.cli.exits import NOT_ALL_SUCCEEDED, OK, CliError
 from tui.cli.output import age, json_line, machine_json, table
+from tui.safe import neutralise
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,6 +64,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     remove.add_argument("names", nargs="+", metavar="NAME")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     remove.set_defaults(func=_remove)
+
+    trust = verbs.add_parser("trust", help="show a machine's SSH host key and trust it")
+    trust.add_argument("name", metavar="NAME")
+    trust.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    trust.set_defaults(func=_trust)
 
 
 def _add(args: argparse.Namespace, ctx: Context) -> int:
@@ -141,7 +148,7 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
         json_line(machine_json(machine))
         return OK
     for label, value in _facts(machine):
-        print(f"{label + ':':<16}{value}")
+        print(f"{label + ':':<16}{neutralise(value)}")
     return OK
 
 
@@ -189,4 +196,37 @@ def _remove(args: argparse.Namespace, ctx: Context) -> int:
     )
     removed = remove_machines(store, names)
     print(f"removed {len(removed)} machine{'s' if len(removed) != 1 else ''}")
+    return OK
+
+
+def _trust(args: argparse.Namespace, ctx: Context) -> int:
+    from backends.engine.connections import endpoint_of
+    from backends.transports.base import TransportError
+    from backends.transports.known_hosts import fingerprint
+    from backends.transports.ssh import fetch_host_key
+
+    machine = get_machine(ctx.store(), args.name)
+    if machine.transport != "ssh":
+        raise CliError(f"{machine.name} uses {machine.transport}, which has no SSH host key")
+    endpoint = endpoint_of(machine)
+    keys = ctx.host_keys()
+    try:
+        key = asyncio.run(fetch_host_key(endpoint))
+    except TransportError as exc:
+        raise CliError(str(exc), NOT_ALL_SUCCEEDED) from None
+    where = f"{machine.address}:{machine.port}"
+    print(f"{machine.name} ({where}) presents {key.get_algorithm()} key {fingerprint(key)}")
+    known = keys.trusted(machine.address, machine.address, machine.port)
+    if key in known:
+        print("this key is already trusted")
+        return OK
+    if known:
+        print(
+            "WARNING: this is NOT the key recorded for this host before "
+            f"({', '.join(fingerprint(k) for k in known)}): trust it only if the machine "
+            "was reinstalled or its keys were replaced on purpose"
+        )
+    confirm(f"Trust this key for {machine.name}?", args.yes)
+    keys.record(machine.address, machine.port, key)
+    print(f"trusted; recorded in {keys.own}")
     return OK

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from backends.inventory.records import Machine
+from tui.safe import neutralise
 
 
 def iso_z(when: datetime | None) -> str | None:
@@ -20,7 +21,8 @@ def iso_z(when: datetime | None) -> str | None:
 
 def json_line(obj: dict[str, Any], out: TextIO | None = None) -> None:
     stream = out or sys.stdout
-    stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    # ASCII only: no control character a machine printed (C1 ones included) reaches a terminal.
+    stream.write(json.dumps(obj) + "\n")
 
 
 def machine_json(machine: Machine) -> dict[str, Any]:
@@ -62,7 +64,7 @@ def age(when: datetime | None, now: datetime | None = None) -> str:
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], out: TextIO | None = None) -> None:
     """Left-aligned columns separated by two spaces; the last column is not padded."""
     stream = out or sys.stdout
-    body = [list(headers), *([str(cell) for cell in row] for row in rows)]
+    body = [list(headers), *([neutralise(str(cell)) for cell in row] for row in rows)]
     widths = [max(len(row[i]) for row in body) for i in range(len(headers))]
     for row in body:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]

@@ -1,0 +1,1 @@
+"""Assessment and deployment orchestration: connections, scans, events."""
