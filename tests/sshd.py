@@ -48,9 +48,7 @@ def start_sshd(folder: Path) -> Sshd:
     folder.mkdir(parents=True, exist_ok=True)
     host_key, client_key = folder / "host_ed25519", folder / "client_ed25519"
     for key in (host_key, client_key):
-        subprocess.run(
-            [keygen, "-q", "-t", "ed25519", "-N", "", "-f", key], check=True, timeout=30
-        )
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", key], check=True, timeout=30)
     authorized = folder / "authorized_keys"
     authorized.write_text(client_key.with_suffix(".pub").read_text())
     authorized.chmod(0o600)

@@ -42,9 +42,7 @@ async def test_runs_a_command_and_streams_lines(sshd: Sshd, tmp_path: Path) -> N
     await conn.close()
 
 
-async def test_unknown_host_key_is_refused_with_its_fingerprint(
-    sshd: Sshd, tmp_path: Path
-) -> None:
+async def test_unknown_host_key_is_refused_with_its_fingerprint(sshd: Sshd, tmp_path: Path) -> None:
     keys = _keys(tmp_path)
     with pytest.raises(TransportError) as refused:
         await connect(_endpoint(sshd), keys)
