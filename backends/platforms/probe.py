@@ -1,0 +1,229 @@
+"""The scripts a scan sends to a Linux machine, and the splitting of their answers.
+
+docs/scan-script.md is the contract: every script is a short POSIX ``sh`` script made only of
+the line forms listed there, and every section of its output is framed by marker lines that
+carry a per-script random nonce::
+
+    @@patchdeck:<nonce>:<section>
+    …what the section's commands printed (stdout and stderr merged)…
+    @@patchdeck:<nonce>:end:<exit status of the section's last command>
+
+The answer is split by those markers only, never by what the commands printed: a section's
+body may contain anything, including text that looks like a marker with another nonce.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from backends.platforms.records import PlatformError, Result
+
+MARKER_PREFIX = "@@patchdeck"
+NONCE_RE = re.compile(r"[0-9a-f]{16}\Z")
+SECTION_RE = re.compile(r"[a-z][a-z0-9-]*\Z")
+# A program named in a script: a plain command name, found on the machine's PATH.
+PROGRAM_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*\Z")
+
+TAIL_LINES = 8
+TAIL_CHARS = 600
+
+
+def new_nonce() -> str:
+    """16 lowercase hex digits, new for every script."""
+    return secrets.token_hex(8)
+
+
+def check_nonce(nonce: str) -> str:
+    if not NONCE_RE.match(nonce):
+        raise ValueError(f"a nonce is 16 lowercase hex digits, not {nonce!r}")
+    return nonce
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One command of a section. ``quiet`` discards its output: only its status matters."""
+
+    argv: tuple[str, ...]
+    quiet: bool = False
+
+    def line(self) -> str:
+        if not self.argv or not PROGRAM_RE.match(self.argv[0]):
+            raise ValueError(f"not a program name: {self.argv[:1]!r}")
+        words = " ".join(shlex.quote(word) for word in self.argv)
+        return f"{words} >/dev/null 2>&1" if self.quiet else f"{words} 2>&1"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A framed part of the answer: its marker, its commands, its end line."""
+
+    name: str
+    steps: tuple[Step, ...]
+
+    def lines(self, nonce: str) -> list[str]:
+        if not SECTION_RE.match(self.name):
+            raise ValueError(f"not a section name: {self.name!r}")
+        if not self.steps:
+            raise ValueError(f"section {self.name!r} has no command")
+        return [
+            f"echo '{MARKER_PREFIX}:{nonce}:{self.name}'",
+            *(step.line() for step in self.steps),
+            f'echo "{MARKER_PREFIX}:{nonce}:end:$?"',
+        ]
+
+
+def section(name: str, *argv: str, quiet: bool = False) -> Section:
+    """A section of one command."""
+    return Section(name, (Step(tuple(argv), quiet),))
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """Sections run when ``program`` is on the machine's PATH (``command -v``)."""
+
+    program: str
+    sections: tuple[Section, ...]
+
+
+def build_script(
+    nonce: str,
+    common: Sequence[Section] = (),
+    branches: Sequence[Branch] = (),
+    otherwise: Sequence[Section] = (),
+) -> str:
+    """``export LC_ALL=C``, the ``common`` sections, then the sections of the first branch
+    whose program exists (``if``/``elif``, never nested), else the ``otherwise`` sections."""
+    check_nonce(nonce)
+    lines = ["export LC_ALL=C"]
+    for part in common:
+        lines += part.lines(nonce)
+    for index, branch in enumerate(branches):
+        if not PROGRAM_RE.match(branch.program):
+            raise ValueError(f"not a program name: {branch.program!r}")
+        keyword = "if" if index == 0 else "elif"
+        lines.append(f"{keyword} command -v {branch.program} >/dev/null 2>&1; then")
+        for part in branch.sections:
+            lines += part.lines(nonce)
+    if branches and otherwise:
+        lines.append("else")
+    for part in otherwise:
+        lines += part.lines(nonce)
+    if branches:
+        lines.append("fi")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class SectionOutput:
+    body: str
+    status: int
+
+    @property
+    def lines(self) -> list[str]:
+        return self.body.split("\n") if self.body else []
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A machine's answer to one script, split into its sections."""
+
+    sections: dict[str, SectionOutput]
+    stray: tuple[str, ...]  # non-empty lines outside every section (shell errors, banners)
+    exit_status: int | None
+
+    def get(self, name: str) -> SectionOutput | None:
+        return self.sections.get(name)
+
+
+def clip(text: str, limit: int = 120) -> str:
+    """``text`` shortened to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tail(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The last non-empty lines of ``text``, bounded, for an operator to read."""
+    kept = [line.rstrip() for line in text.split("\n") if line.strip()][-lines:]
+    joined = "\n".join(kept)
+    return joined if len(joined) <= chars else "…" + joined[-(chars - 1) :]
+
+
+def _lines(text: str) -> list[str]:
+    # Split on "\n" only: untrusted text may hold other characters str.splitlines() breaks on.
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
+    """The sections of ``result``'s stdout framed with ``nonce``.
+
+    Raises :class:`PlatformError`: ``sudo-password`` when sudo wanted a password,
+    ``unparseable`` when no section was found, a section was not closed (the connection
+    dropped or the output was truncated), or a section came twice."""
+    check_nonce(nonce)
+    open_marker = f"{MARKER_PREFIX}:{nonce}:"
+    end_re = re.compile(re.escape(open_marker) + r"end:([0-9]{1,5})\Z")
+    sections: dict[str, SectionOutput] = {}
+    stray: list[str] = []
+    current: str | None = None
+    body: list[str] = []
+    for line in _lines(result.stdout):
+        if not line.startswith(open_marker):
+            if current is not None:
+                body.append(line)
+            elif line.strip():
+                stray.append(line)
+            continue
+        end = end_re.match(line)
+        if end is not None:
+            if current is None:
+                raise PlatformError(
+                    "unparseable", f"the {what} output has an end marker outside any section"
+                )
+            sections[current] = SectionOutput("\n".join(body), int(end.group(1)))
+            current, body = None, []
+            continue
+        name = line[len(open_marker) :]
+        if not SECTION_RE.match(name):
+            raise PlatformError(
+                "unparseable", f"the {what} output has a malformed marker: {clip(line)!r}"
+            )
+        if current is not None:
+            raise PlatformError(
+                "unparseable",
+                f"the {what} output of section {current!r} has no end marker before section "
+                f"{name!r}: the output was cut",
+            )
+        if name in sections:
+            raise PlatformError("unparseable", f"the {what} output has section {name!r} twice")
+        current, body = name, []
+    if current is not None:
+        how = (
+            "the connection closed or the command was killed"
+            if result.exit_status is None
+            else "the output was truncated"
+        )
+        raise PlatformError(
+            "unparseable",
+            f"the {what} output ended inside section {current!r} without its end marker: {how}",
+        )
+    if not sections:
+        raise _no_sections(result, what)
+    return Answer(sections, tuple(stray), result.exit_status)
+
+
+def _no_sections(result: Result, what: str) -> PlatformError:
+    everything = "\n".join(part for part in (result.stdout, result.stderr) if part.strip())
+    if "a password is required" in everything or "a terminal is required" in everything:
+        return PlatformError(
+            "sudo-password",
+            f"the {what} needs root and sudo on this machine asks for a password "
+            f"(sudo -n refused): {tail(everything, 2)}",
+        )
+    status = "no exit status" if result.exit_status is None else f"exit {result.exit_status}"
+    detail = tail(everything) or "no output"
+    return PlatformError(
+        "unparseable", f"the {what} printed no patchdeck sections ({status}): {detail}"
+    )
