@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from backends.inventory.errors import InventoryError
-from tui.cli import machine
+from tui.cli import machine, scan
 from tui.cli.context import Context
 from tui.cli.exits import INTERRUPTED, OK, USAGE, CliError
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="open the console on a throwaway demo inventory")
     demo.set_defaults(func=_demo)
     machine.register(commands)
+    scan.register(commands)
     return parser
 
 

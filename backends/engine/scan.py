@@ -1,0 +1,186 @@
+"""Scanning machines: bounded concurrency, a time limit per machine, results written as they
+come, events published after they are written.
+
+Each machine's outcome (facts and every update, or the failure in words) is recorded complete;
+what finished while the database was busy goes in together in the next transaction, so a crash
+keeps every machine recorded before it. A failing machine never affects another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from backends.engine.connections import ConnectionPool
+from backends.engine.defaults import SCAN_CONCURRENCY, SCAN_TIMEOUT
+from backends.engine.events import MachineState, Publish, ScanDone, ScanSummary
+from backends.inventory.records import CLASSIFICATIONS, Machine, ScanReport, Update
+from backends.inventory.scans import record_scans
+from backends.inventory.store import Store
+from backends.inventory.tables import utcnow
+from backends.platforms import linux
+from backends.platforms.records import Assessment, Assessor, PlatformError, Result
+from backends.transports.base import Connection, TransportError
+
+log = logging.getLogger(__name__)
+
+# Failures that mean the machine did not answer at all.
+_UNREACHABLE = {"unreachable", "timeout"}
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    concurrency: int = SCAN_CONCURRENCY
+    timeout: float = SCAN_TIMEOUT
+    refresh: bool = False
+
+
+async def drive(assessor: Assessor, connection: Connection) -> Assessment:
+    """Run a platform's commands on ``connection`` until it has its answer."""
+    command = next(assessor)
+    while True:
+        output = await connection.run(
+            command.script, privileged=command.privileged, timeout=command.timeout
+        )
+        try:
+            command = assessor.send(Result(output.exit_status, output.stdout, output.stderr))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def _updates(assessment: Assessment) -> tuple[Update, ...]:
+    return tuple(
+        Update(
+            platform_id=u.platform_id,
+            name=u.name,
+            installed=u.installed,
+            available=u.available,
+            classification=u.classification,
+            severity=u.severity,
+            advisories=u.advisories,
+            source=u.source,
+            reboot_likely=u.reboot_likely,
+        )
+        for u in assessment.updates
+    )
+
+
+def missing_counts(os_family: str, updates: Sequence[Update]) -> dict[str, int]:
+    counts = dict.fromkeys(CLASSIFICATIONS.get(os_family, ()), 0)
+    for update in updates:
+        counts[update.classification] = counts.get(update.classification, 0) + 1
+    return counts
+
+
+async def _scan_one(
+    machine: Machine, options: ScanOptions, pool: ConnectionPool, publish: Publish
+) -> tuple[ScanReport, ScanSummary]:
+    publish(MachineState(None, machine.name, "connecting"))
+    reached = False
+    try:
+        async with asyncio.timeout(options.timeout):
+            connection = await pool.get(machine)
+            reached = True
+            publish(MachineState(None, machine.name, "scanning"))
+            assessment = await drive(linux.assess(refresh=options.refresh), connection)
+    except TransportError as exc:
+        await pool.discard(machine.name)
+        reachable = reached or exc.kind not in _UNREACHABLE
+        return _failed(machine, exc.kind, str(exc), reachable)
+    except PlatformError as exc:
+        return _failed(machine, exc.kind, str(exc), True)
+    except TimeoutError:
+        await pool.discard(machine.name)
+        reason = f"the scan did not finish within {options.timeout:g} s"
+        return _failed(machine, "timeout", reason, reached or None)
+    except Exception as exc:  # a bug must cost one machine, never the scan
+        log.exception("scan of %s failed", machine.name)
+        return _failed(machine, "internal", f"internal error: {exc!r}", None)
+    updates = _updates(assessment)
+    facts = assessment.facts
+    report = ScanReport(
+        machine_id=machine.id,
+        at=utcnow(),
+        ok=True,
+        reachable=True,
+        distro=facts.distro,
+        version=facts.version,
+        reboot_pending=facts.reboot_required,
+        updates=updates,
+    )
+    summary = ScanSummary(
+        ok=True,
+        os_family=facts.family,
+        distro=facts.distro,
+        version=facts.version,
+        reboot_required=facts.reboot_required,
+        missing=missing_counts(facts.family, updates),
+        updates=updates,
+        notes=tuple(assessment.notes),
+        problems=tuple(assessment.problems),
+    )
+    return report, summary
+
+
+def _failed(
+    machine: Machine, kind: str, reason: str, reachable: bool | None
+) -> tuple[ScanReport, ScanSummary]:
+    at: datetime = utcnow()
+    report = ScanReport(
+        machine_id=machine.id, at=at, ok=False, error=reason, error_kind=kind, reachable=reachable
+    )
+    summary = ScanSummary(
+        ok=False,
+        os_family=machine.os_family,
+        error=reason,
+        error_kind=kind,
+        distro=machine.distro,
+        version=machine.version,
+        missing=dict(machine.missing),
+    )
+    return report, summary
+
+
+async def scan(
+    store: Store,
+    machines: Sequence[Machine],
+    publish: Publish,
+    pool: ConnectionPool,
+    options: ScanOptions | None = None,
+) -> dict[str, ScanSummary]:
+    """Scan ``machines``; returns each one's summary by name once all are recorded."""
+    options = options or ScanOptions()
+    limit = asyncio.Semaphore(max(1, options.concurrency))
+    finished: asyncio.Queue[tuple[Machine, ScanReport, ScanSummary] | None] = asyncio.Queue()
+    results: dict[str, ScanSummary] = {}
+
+    async def one(machine: Machine) -> None:
+        async with limit:
+            report, summary = await _scan_one(machine, options, pool, publish)
+        await finished.put((machine, report, summary))
+
+    async def writer() -> None:
+        done = False
+        while not done:
+            batch = [await finished.get()]
+            while not finished.empty():
+                batch.append(finished.get_nowait())
+            done = batch[-1] is None
+            items = [item for item in batch if item is not None]
+            await asyncio.to_thread(record_scans, store, [report for _, report, _ in items])
+            for machine, _, summary in items:
+                results[machine.name] = summary
+                publish(ScanDone(machine.name, summary))
+
+    writing = asyncio.create_task(writer())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for machine in machines:
+                group.create_task(one(machine))
+    finally:
+        await finished.put(None)
+        await writing
+    return results
