@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,7 +27,7 @@ COLUMNS = (
 )
 
 
-def _cells(machine: Machine) -> tuple[object, ...]:
+def _cells(machine: Machine) -> tuple[Text, ...]:
     address = f"{machine.address}:{machine.port}" if machine.port else machine.address
     os_text = " ".join(filter(None, (machine.distro, machine.version))) or machine.os_family
     tags = " ".join(f"{k}={v}" for k, v in machine.tags)
@@ -61,9 +62,6 @@ class MachinesScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#machines", DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
         self.load("")
 
     @work(thread=True, group="machines", exclusive=True, exit_on_error=False)
@@ -81,11 +79,9 @@ class MachinesScreen(Screen[None]):
     def on_machines_loaded(self, message: MachinesLoaded) -> None:
         if message.filter_text != self.filter_text:
             return  # an older keystroke's answer
-        table = self.query_one("#machines", DataTable)
+        table = self.query_one("#machines", ListTable)
         with self.app.batch_update():
-            table.clear()
-            for machine in message.machines:
-                table.add_row(*_cells(machine), key=str(machine.id))
+            table.replace_rows(COLUMNS, [(str(m.id), _cells(m)) for m in message.machines])
         status = self.query_one("#status", Static)
         if message.filter_text:
             status.update(

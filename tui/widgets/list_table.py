@@ -9,14 +9,40 @@ box has focus.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from rich.text import Text
 from textual import events
 from textual.widgets import DataTable, Input
+
+MAX_COLUMN_WIDTH = 48
 
 
 class ListTable(DataTable[object]):
     def __init__(self, *, filter_box: str, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.filter_box = filter_box
+
+    def replace_rows(
+        self, columns: Sequence[tuple[str, str]], rows: Sequence[tuple[str, Sequence[Text]]]
+    ) -> None:
+        """Show exactly ``rows`` (key, cells), columns sized to their content.
+
+        Widths are measured here rather than left to the table: DataTable measures new rows
+        only when idle, after it may already have drawn (and cached) them at header width.
+        """
+        widths = [len(label) for _, label in columns]
+        for _, cells in rows:
+            for i, cell in enumerate(cells):
+                widths[i] = max(widths[i], min(cell.cell_len, MAX_COLUMN_WIDTH))
+        cursor = self.cursor_row
+        self.clear(columns=True)
+        for (key, label), width in zip(columns, widths, strict=True):
+            self.add_column(label, key=key, width=width)
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if rows:
+            self.move_cursor(row=min(cursor, len(rows) - 1))
 
     def open_filter(self) -> None:
         box = self.screen.query_one(self.filter_box, Input)
