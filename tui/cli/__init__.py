@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from backends.inventory.errors import InventoryError
-from tui.cli import machine, scan
+from tui.cli import fleet, machine, scan
 from tui.cli.context import Context
 from tui.cli.exits import INTERRUPTED, OK, USAGE, CliError
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     machine.register(commands)
     scan.register(commands)
+    fleet.register(commands)
     return parser
 
 

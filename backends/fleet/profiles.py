@@ -1,0 +1,170 @@
+"""One simulated machine: its kind, what it has installed, whether it needs a reboot.
+
+Everything is derived from the fleet's seed and the machine's index, so a fleet started twice
+with the same seed has the same machines. Building a :class:`Machine` is cheap (a few random
+draws); what it has installed is worked out on first use, and what its tools print is cached in
+:attr:`Machine.cache` by the programs in :mod:`backends.fleet.tools`.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from backends.fleet.kinds import KINDS, Kind
+from backends.fleet.repository import SourceState, archive
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """A source package on one machine: which of its versions is installed."""
+
+    state: SourceState
+    index: int
+    held: bool = False  # apt, phased update: ``apt-get upgrade`` keeps it back here
+
+    @property
+    def version(self) -> str:
+        return self.state.versions[self.index]
+
+    @property
+    def candidate(self) -> str:
+        return self.state.versions[-1]
+
+    @property
+    def outdated(self) -> bool:
+        return self.index < self.state.top
+
+
+def machine_name(index: int) -> str:
+    return f"sim-{index:03d}"
+
+
+def pick_kind(seed: int, index: int) -> Kind:
+    """The first ten machines of any fleet are one of each kind (in a seeded order), so a small
+    fleet shows them all; the rest follow the kinds' weights."""
+    if index < len(KINDS):
+        order = list(KINDS)
+        random.Random(f"patchdeck-fleet:{seed}:kinds").shuffle(order)
+        return order[index]
+    rng = random.Random(f"patchdeck-fleet:{seed}:{index}:kind")
+    return rng.choices(KINDS, weights=[k.weight for k in KINDS])[0]
+
+
+class Machine:
+    """A simulated machine's state. Not thread-safe; the fleet runs in one event loop."""
+
+    def __init__(self, seed: int, index: int) -> None:
+        self.seed = seed
+        self.index = index
+        self.name = machine_name(index)
+        self.kind = pick_kind(seed, index)
+        rng = random.Random(f"patchdeck-fleet:{seed}:{index}")
+        self.sudo_password = rng.random() < 0.08
+        self.reboot_required = rng.random() < 0.25
+        self.up_to_date = rng.random() < 0.08
+        self.boot_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        self._rng_state = rng.getstate()
+        self.cache: dict[Any, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Machine({self.name}, {self.kind.key})"
+
+    @cached_property
+    def packages(self) -> tuple[Installed, ...]:
+        """Every source package installed here, in catalog order."""
+        rng = random.Random()
+        rng.setstate(self._rng_state)
+        found: list[Installed] = []
+        for state in archive(self.seed, self.kind.key):
+            source = state.source
+            if source.optional and rng.random() < 0.5:
+                continue
+            top = state.top
+            if self.up_to_date:
+                index = top
+            elif source.masked and rng.random() < 0.7:
+                index = rng.randrange(0, top - 1)  # below the masked security version
+            elif source.update_stack:
+                index = top if rng.random() < 0.85 else top - 1
+            elif rng.random() < 0.35:
+                index = top
+            else:
+                index = rng.randrange(0, top)
+            held = source.phased and index < top and rng.random() < 0.5
+            found.append(Installed(state, index, held))
+        return tuple(found)
+
+    @cached_property
+    def by_binary(self) -> dict[str, Installed]:
+        """Installed binary package name -> its source package."""
+        return {name: pkg for pkg in self.packages for name, _ in pkg.state.source.binaries}
+
+    @cached_property
+    def archive_binaries(self) -> dict[str, tuple[SourceState, str]]:
+        """Every binary the repositories hold (installed or not) -> (source state, arch)."""
+        return {
+            name: (state, arch)
+            for state in archive(self.seed, self.kind.key)
+            for name, arch in state.source.binaries
+        }
+
+    @property
+    def outdated(self) -> list[Installed]:
+        return [pkg for pkg in self.packages if pkg.outdated]
+
+    @cached_property
+    def kernel(self) -> str:
+        """What ``uname -r`` says."""
+        for pkg in self.packages:
+            source = pkg.state.source
+            if source.new_binaries:  # apt kernel metapackage: the ABI of the installed version
+                abi = source.start + pkg.index - 1 if pkg.index else source.start - 2
+                return self.kind.kernel.format(n=abi)
+            if source.name == "kernel":
+                return pkg.version.split(":")[-1] + ".x86_64"
+            if source.name == "kernel-default":
+                return pkg.version.rsplit(".", 1)[0] + "-default"
+        return self.kind.kernel.format(n=0)
+
+    @cached_property
+    def reboot_packages(self) -> tuple[str, ...]:
+        """What asks for the reboot: package names as the platform's own tool reports them."""
+        if not self.reboot_required:
+            return ()
+        rng = random.Random(f"patchdeck-fleet:{self.seed}:{self.index}:reboot")
+        if self.kind.apt is not None:
+            names = [f"linux-image-{self.kernel}"]
+            if self.kind.key.startswith("ubuntu"):
+                names.append("linux-base")
+            if rng.random() < 0.3:
+                names.append("libc6")
+            return tuple(names)
+        candidates = ["kernel", "kernel-core", "glibc", "systemd", "linux-firmware"]
+        if self.kind.manager == "yum":
+            candidates = ["kernel", "glibc", "systemd", "dbus"]
+        picked = {candidates[0]} | set(rng.sample(candidates[1:], rng.choice((0, 1, 2))))
+        return tuple(sorted(picked))
+
+    @cached_property
+    def files(self) -> dict[str, str]:
+        """The files scans read, by path (``/var/run`` is a link to ``/run``)."""
+        files = {
+            "/etc/os-release": self.kind.os_release,
+            "/usr/lib/os-release": self.kind.os_release,
+            "/proc/sys/kernel/random/boot_id": self.boot_id + "\n",
+            "/etc/hostname": self.name + "\n",
+        }
+        if self.reboot_required and self.kind.apt is not None:
+            files["/run/reboot-required"] = "*** System restart required ***\n"
+            files["/run/reboot-required.pkgs"] = "".join(p + "\n" for p in self.reboot_packages)
+        if self.reboot_required and self.kind.zypper is not None:
+            files["/run/reboot-needed"] = ""
+        return files
+
+    def reset(self) -> None:
+        """Forget cached outputs (after the machine's state changed)."""
+        self.cache.clear()

@@ -1,0 +1,56 @@
+"""What a command printed: stdout and stderr in the order it wrote them, and its exit status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STDOUT = 1
+STDERR = 2
+
+Chunk = tuple[int, bytes]  # (file descriptor, bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    chunks: tuple[Chunk, ...]
+    status: int
+    hang: bool = False  # printed the chunks, then waits forever (a held lock): no status follows
+
+    @staticmethod
+    def of(stdout: str = "", stderr: str = "", status: int = 0) -> Output:
+        """stdout, then stderr."""
+        chunks: list[Chunk] = []
+        if stdout:
+            chunks.append((STDOUT, stdout.encode()))
+        if stderr:
+            chunks.append((STDERR, stderr.encode()))
+        return Output(tuple(chunks), status)
+
+    def text(self, fd: int = STDOUT) -> str:
+        """One stream's text (for tests and debugging)."""
+        return b"".join(data for f, data in self.chunks if f == fd).decode(errors="replace")
+
+
+class Printer:
+    """Builds an :class:`Output` the way a tool writes: lines to stdout and stderr, in order."""
+
+    def __init__(self) -> None:
+        self._chunks: list[Chunk] = []
+
+    def out(self, text: str) -> None:
+        self._write(STDOUT, text)
+
+    def err(self, text: str) -> None:
+        self._write(STDERR, text)
+
+    def _write(self, fd: int, text: str) -> None:
+        if not text:
+            return
+        data = text.encode()
+        if self._chunks and self._chunks[-1][0] == fd:
+            self._chunks[-1] = (fd, self._chunks[-1][1] + data)
+        else:
+            self._chunks.append((fd, data))
+
+    def done(self, status: int = 0) -> Output:
+        return Output(tuple(self._chunks), status)
