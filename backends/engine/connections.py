@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 
 from backends.inventory.records import Machine
 from backends.transports import ssh
@@ -22,10 +23,20 @@ def endpoint_of(machine: Machine) -> Endpoint:
     )
 
 
+def raise_open_files_limit() -> None:
+    """Kept connections are file descriptors: allow as many as the hard limit lets us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 class ConnectionPool:
     """Connections by machine name, reused while open (a re-scan, then an install, over one)."""
 
     def __init__(self, host_keys: HostKeys, connect_timeout: float = ssh.CONNECT_TIMEOUT) -> None:
+        raise_open_files_limit()
         self.host_keys = host_keys
         self.connect_timeout = connect_timeout
         self._open: dict[str, Connection] = {}

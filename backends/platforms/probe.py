@@ -164,7 +164,7 @@ def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
     dropped or the output was truncated), or a section came twice."""
     check_nonce(nonce)
     open_marker = f"{MARKER_PREFIX}:{nonce}:"
-    end_re = re.compile(re.escape(open_marker) + r"end:([0-9]{1,5})\Z")
+    end_marker = open_marker + "end:"
     sections: dict[str, SectionOutput] = {}
     stray: list[str] = []
     current: str | None = None
@@ -176,13 +176,13 @@ def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
             elif line.strip():
                 stray.append(line)
             continue
-        end = end_re.match(line)
-        if end is not None:
+        status = line[len(end_marker) :] if line.startswith(end_marker) else ""
+        if status.isascii() and status.isdigit() and len(status) <= 5:
             if current is None:
                 raise PlatformError(
                     "unparseable", f"the {what} output has an end marker outside any section"
                 )
-            sections[current] = SectionOutput("\n".join(body), int(end.group(1)))
+            sections[current] = SectionOutput("\n".join(body), int(status))
             current, body = None, []
             continue
         name = line[len(open_marker) :]

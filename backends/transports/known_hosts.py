@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class HostKeys:
         self._lock = threading.Lock()
         self._loaded: Any = None
         self._stamp: tuple[tuple[float, int], ...] | None = None
+        self._checked = 0.0
 
     def _file_stamp(self) -> tuple[tuple[float, int], ...]:
         stamps = []
@@ -51,9 +53,14 @@ class HostKeys:
         return tuple(stamps)
 
     def known_hosts(self) -> Any:
-        """An ``asyncssh.SSHKnownHosts`` of every trusted key; reloaded when a file changes."""
-        stamp = self._file_stamp()
+        """An ``asyncssh.SSHKnownHosts`` of every trusted key; reloaded when a file changes
+        (looked at no more than once a second: a scan opens many connections at once)."""
         with self._lock:
+            now = time.monotonic()
+            if self._loaded is not None and now - self._checked < 1.0:
+                return self._loaded
+            self._checked = now
+            stamp = self._file_stamp()
             if self._loaded is None or stamp != self._stamp:
                 texts = []
                 for path in self.files:
