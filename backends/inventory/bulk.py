@@ -55,7 +55,10 @@ def insert_rows(
         if order == list(range(len(names))) and not row_processors:
             params: list[Any] = [(*row, *fixed) for row in rows]
         else:
-            params = [tuple(prepared(row)[i] for i in order) for row in rows]
+            params = []
+            for row in rows:
+                values = prepared(row)
+                params.append(tuple(values[i] for i in order))
     else:
         params = [dict(zip(names, prepared(row), strict=True)) for row in rows]
     conn.exec_driver_sql(str(compiled), params)

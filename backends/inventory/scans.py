@@ -27,7 +27,6 @@ _UPDATE_COLUMNS = (
     "advisories",
     "source",
     "reboot_likely",
-    "found_at",
 )
 
 
@@ -68,12 +67,13 @@ def record_scans(store: Store, reports: Sequence[ScanReport]) -> None:
                     list(u.advisories),
                     u.source,
                     u.reboot_likely,
-                    r.at,
                 )
                 for r in ok
                 for u in _unique(r.updates)
             ]
-            insert_rows(conn, UPDATE, _UPDATE_COLUMNS, rows)
+            # One time for the batch: these machines' scans finished within moments.
+            found_at = max(r.at for r in ok)
+            insert_rows(conn, UPDATE, _UPDATE_COLUMNS, rows, {"found_at": found_at})
         failed = [r for r in reports if not r.ok]
         if failed:
             # A failed scan keeps what the last good scan found: it is still the best knowledge.
