@@ -57,6 +57,9 @@ def _unquote(raw: str) -> str | None:
             return None
         return raw[1:-1]
     if raw[:1] == '"':
+        inner = raw[1:-1]
+        if len(raw) > 1 and raw[-1] == '"' and '"' not in inner and "\\" not in inner:
+            return inner  # the common case, without walking it character by character
         out: list[str] = []
         index = 1
         while index < len(raw):
