@@ -357,3 +357,13 @@ def test_whole_scans_of_garbage_end_in_an_assessment_or_a_platform_error() -> No
             assert exc.kind in KINDS
             outcomes["error"] += 1
     assert outcomes["assessment"] > 100 and outcomes["error"] > 100, outcomes
+
+
+def test_scripts_carry_only_their_own_nonce() -> None:
+    from backends.platforms.probe import new_nonce
+
+    for build in (linux.scan_script, linux.refresh_script):
+        one, two = new_nonce(), new_nonce()
+        script = build(one)
+        assert "5eed5eed5eed5eed" not in script
+        assert script.count(one) >= 4 and script.replace(one, two) == build(two)

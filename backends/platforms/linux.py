@@ -12,6 +12,7 @@ yum, zypper); (2, apt only, when some candidate is not from a security origin)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -61,10 +62,20 @@ MANAGERS = ("apt-get", "dnf", "yum", "zypper")
 _BOOT_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
-def scan_script(nonce: str) -> str:
-    """Round 1."""
+# Scripts are built once with this nonce and copied with each scan's own: building one costs
+# more than parsing a small answer.
+_TEMPLATE_NONCE = "5eed5eed5eed5eed"
+
+
+def _from_template(template: str, nonce: str) -> str:
+    check_nonce(nonce)
+    return template.replace(_TEMPLATE_NONCE, nonce)
+
+
+@functools.cache
+def _scan_template() -> str:
     return build_script(
-        nonce,
+        _TEMPLATE_NONCE,
         common=(OS_RELEASE, BOOT_ID),
         branches=(
             Branch("apt-get", apt.LISTING),
@@ -76,10 +87,15 @@ def scan_script(nonce: str) -> str:
     )
 
 
-def refresh_script(nonce: str) -> str:
-    """Round 0: the first manager's metadata refresh (run as root)."""
+def scan_script(nonce: str) -> str:
+    """Round 1."""
+    return _from_template(_scan_template(), nonce)
+
+
+@functools.cache
+def _refresh_template() -> str:
     return build_script(
-        nonce,
+        _TEMPLATE_NONCE,
         branches=(
             Branch("apt-get", (apt.REFRESH,)),
             Branch("dnf", (dnf.DNF.refresh,)),
@@ -88,6 +104,11 @@ def refresh_script(nonce: str) -> str:
         ),
         otherwise=(NO_MANAGER,),
     )
+
+
+def refresh_script(nonce: str) -> str:
+    """Round 0: the first manager's metadata refresh (run as root)."""
+    return _from_template(_refresh_template(), nonce)
 
 
 def policy_script(nonce: str, policy: Section) -> str:
