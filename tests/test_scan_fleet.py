@@ -4,6 +4,7 @@ one machine's failure never touching another's result."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -83,15 +84,28 @@ async def test_fleet_scan_names_every_failure(store: Store, tmp_path: Path) -> N
 async def test_rescan_reuses_connections(store: Store, tmp_path: Path) -> None:
     key = tmp_path / "client_key"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(key))
-    async with await serve(3, seed=1) as fleet:
+    async with await serve(6, seed=1) as fleet:
         register_fleet(store, store.url, fleet.machines, user="root", identity_file=str(key))
         machines = list_machines(store)
         pool = ConnectionPool(HostKeys(own_known_hosts(store.url), user_file=tmp_path / "none"))
         first = await scan(store, machines, lambda e: None, pool)
         opened = dict(pool._open)
+        runs: list[str] = []
+        for name, connection in opened.items():
+            original = connection.run
+
+            async def counted(
+                *args: Any, _run: Any = original, _name: str = name, **kw: Any
+            ) -> Any:
+                runs.append(_name)
+                return await _run(*args, **kw)
+
+            connection.run = counted  # type: ignore[method-assign]
         second = await scan(store, machines, lambda e: None, pool)
         assert all(pool._open[n] is opened[n] for n in opened)
         await pool.close_all()
+    # the re-scan asked apt-cache policy up front: one round trip per machine
+    assert sorted(runs) == sorted(m.name for m in machines)
     assert {n: s.missing for n, s in first.items()} == {n: s.missing for n, s in second.items()}
 
 

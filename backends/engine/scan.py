@@ -18,7 +18,7 @@ from backends.engine.connections import ConnectionPool
 from backends.engine.defaults import SCAN_CONCURRENCY, SCAN_TIMEOUT
 from backends.engine.events import MachineState, Publish, ScanDone, ScanSummary
 from backends.inventory.records import CLASSIFICATIONS, Machine, ScanReport, Update
-from backends.inventory.scans import record_scans
+from backends.inventory.scans import apt_policy_hints, record_scans
 from backends.inventory.store import Store
 from backends.inventory.tables import utcnow
 from backends.platforms import linux
@@ -76,7 +76,11 @@ def missing_counts(os_family: str, updates: Sequence[Update]) -> dict[str, int]:
 
 
 async def _scan_one(
-    machine: Machine, options: ScanOptions, pool: ConnectionPool, publish: Publish
+    machine: Machine,
+    options: ScanOptions,
+    pool: ConnectionPool,
+    publish: Publish,
+    policy_hint: Sequence[str] = (),
 ) -> tuple[ScanReport, ScanSummary]:
     publish(MachineState(None, machine.name, "connecting"))
     reached = False
@@ -85,7 +89,8 @@ async def _scan_one(
             connection = await pool.get(machine)
             reached = True
             publish(MachineState(None, machine.name, "scanning"))
-            assessment = await drive(linux.assess(refresh=options.refresh), connection)
+            assessor = linux.assess(refresh=options.refresh, policy_hint=policy_hint)
+            assessment = await drive(assessor, connection)
     except TransportError as exc:
         await pool.discard(machine.name)
         reachable = reached or exc.kind not in _UNREACHABLE
@@ -156,10 +161,13 @@ async def scan(
     limit = asyncio.Semaphore(max(1, options.concurrency))
     finished: asyncio.Queue[tuple[Machine, ScanReport, ScanSummary] | None] = asyncio.Queue()
     results: dict[str, ScanSummary] = {}
+    hints = await asyncio.to_thread(apt_policy_hints, store, [m.id for m in machines])
 
     async def one(machine: Machine) -> None:
         async with limit:
-            report, summary = await _scan_one(machine, options, pool, publish)
+            report, summary = await _scan_one(
+                machine, options, pool, publish, hints.get(machine.id, ())
+            )
         await finished.put((machine, report, summary))
 
     async def writer() -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, or_, select
 
 from backends.inventory.bulk import chunks, insert_rows
 from backends.inventory.machines import MACHINE, UPDATE
 from backends.inventory.records import ScanReport, Update
 from backends.inventory.store import Store
+
+# os-release IDs of the distributions patchdeck reads with apt.
+APT_DISTROS = ("debian", "ubuntu", "linuxmint", "pop", "raspbian", "kali")
 
 _UPDATE_COLUMNS = (
     "machine_id",
@@ -130,3 +133,25 @@ def machine_updates(
         )
         for row in rows
     ]
+
+
+def apt_policy_hints(store: Store, machine_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """Per machine, the packages its last scan had to look up with ``apt-cache policy``: those
+    whose candidate was not from a security suite (other updates, and security ones found
+    masked). A re-scan asks for them up front and usually needs one round trip, not two."""
+    hints: dict[int, list[str]] = {}
+    with store.read() as session:
+        conn = session.connection()
+        for chunk in chunks(list(machine_ids)):
+            query = (
+                select(UPDATE.c.machine_id, UPDATE.c.name)
+                .join(MACHINE, MACHINE.c.id == UPDATE.c.machine_id)
+                .where(
+                    UPDATE.c.machine_id.in_(chunk),
+                    MACHINE.c.distro.in_(APT_DISTROS),
+                    or_(UPDATE.c.source.is_(None), UPDATE.c.source.not_like("%-security%")),
+                )
+            )
+            for machine_id, name in conn.execute(query):
+                hints.setdefault(machine_id, []).append(name)
+    return {machine_id: tuple(names) for machine_id, names in hints.items()}

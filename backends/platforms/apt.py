@@ -199,31 +199,37 @@ class PolicyRequest:
 
 def policy_section(candidates: Iterable[Candidate]) -> PolicyRequest:
     """``apt-cache policy`` of the candidates not from a security origin that replace an
-    installed version. Each name is checked against Debian's charset (the names refused are
-    problems, never sent) and written shell-quoted (probe.Step.line quotes every word)."""
+    installed version (see :func:`policy_request`)."""
+    return policy_request(
+        c.name for c in candidates if not c.security and c.installed is not None
+    )
+
+
+def policy_request(names: Iterable[str]) -> PolicyRequest:
+    """``apt-cache policy`` of ``names``. Each name is checked against Debian's charset (the
+    names refused are problems, never sent) and written shell-quoted (probe.Step.line quotes
+    every word)."""
     request = PolicyRequest()
-    names: list[str] = []
-    for candidate in candidates:
-        if candidate.security or candidate.installed is None:
-            continue
-        if not PACKAGE_RE.match(candidate.name):
+    wanted: list[str] = []
+    for name in names:
+        if not PACKAGE_RE.match(name):
             request.problems.append(
-                f"{LIST}: {clip(candidate.name)!r} is not a Debian package name; "
+                f"{LIST}: {clip(name)!r} is not a Debian package name; "
                 "not sent to apt-cache policy"
             )
             continue
-        names.append(candidate.name)
-    names = list(dict.fromkeys(names))
+        wanted.append(name)
+    wanted = list(dict.fromkeys(wanted))
     sent: list[str] = []
     length = 0
-    for name in names:
+    for name in wanted:
         length += len(name) + 1
         if length > POLICY_ARGS_LIMIT:
             break
         sent.append(name)
-    if len(sent) < len(names):
+    if len(sent) < len(wanted):
         request.notes.append(
-            f"{len(names) - len(sent)} update(s) not checked for a masked security version: "
+            f"{len(wanted) - len(sent)} update(s) not checked for a masked security version: "
             f"too many packages for one apt-cache policy command line"
         )
     if sent:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 from backends.platforms import apt, dnf, zypper
@@ -116,10 +116,30 @@ def policy_script(nonce: str, policy: Section) -> str:
     return build_script(nonce, common=(policy,))
 
 
-def assess(refresh: bool = False, nonce: str | None = None) -> Assessor:
+def _scan_script_with_policy(nonce: str, prefetch: Section) -> str:
+    """Round 1 that also asks, on apt machines, the ``apt-cache policy`` round 2 would."""
+    return build_script(
+        nonce,
+        common=(OS_RELEASE, BOOT_ID),
+        branches=(
+            Branch("apt-get", (*apt.LISTING, prefetch)),
+            Branch("dnf", dnf.DNF.listing),
+            Branch("yum", dnf.YUM.listing),
+            Branch("zypper", zypper.LISTING),
+        ),
+        otherwise=(NO_MANAGER,),
+    )
+
+
+def assess(
+    refresh: bool = False, nonce: str | None = None, policy_hint: Sequence[str] = ()
+) -> Assessor:
     """Assess the machine the engine runs the yielded commands on.
 
-    Every script gets a new random nonce; a ``nonce`` given (tests) is used for every script."""
+    Every script gets a new random nonce; a ``nonce`` given (tests) is used for every script.
+    ``policy_hint`` names the packages an earlier scan of this machine looked up with
+    ``apt-cache policy``: asked in round 1 already, a re-scan whose candidates have not
+    changed needs no round 2 (one round trip instead of two). Only apt machines use it."""
     if nonce is not None:
         check_nonce(nonce)
 
@@ -135,7 +155,13 @@ def assess(refresh: bool = False, nonce: str | None = None) -> Assessor:
         notes += _check_refresh(split_answer(result, round_nonce, "refresh"))
 
     round_nonce = fresh()
-    result = yield Command(scan_script(round_nonce), timeout=SCAN_TIMEOUT)
+    prefetch = apt.policy_request(policy_hint).section if policy_hint else None
+    script = (
+        scan_script(round_nonce)
+        if prefetch is None
+        else _scan_script_with_policy(round_nonce, prefetch)
+    )
+    result = yield Command(script, timeout=SCAN_TIMEOUT)
     answer = split_answer(result, round_nonce, "scan")
     release, problems = _os_release(answer)
     boot_id = _boot_id(answer, problems)
@@ -258,8 +284,12 @@ def _apt(answer: Answer, fresh: Callable[[], str]) -> Generator[Command, Result,
     outcome.problems += sim.problems
     outcome.reboot = apt_reboot(outputs[apt.REBOOT_FLAG], outputs[apt.REBOOT_PKGS])
 
-    masked: dict[str, tuple[str, ...]] = {}
-    request = apt.policy_section(sim.candidates)
+    policies: dict[str, apt.Policy] = {}
+    if (prefetched := answer.get(apt.POLICY)) is not None and prefetched.status == 0:
+        policies, unreadable = apt.parse_policy(prefetched.body)
+        outcome.problems += unreadable
+    needed = [c for c in sim.candidates if c.name not in policies]
+    request = apt.policy_section(needed)
     outcome.problems += request.problems
     outcome.notes += request.notes
     if (policy := request.section) is not None:
@@ -275,9 +305,10 @@ def _apt(answer: Answer, fresh: Callable[[], str]) -> Generator[Command, Result,
                 f"by another suite were not looked for: {clip(output.body.strip(), 200)}"
             )
         else:
-            policies, unreadable = apt.parse_policy(output.body)
+            more, unreadable = apt.parse_policy(output.body)
             outcome.problems += unreadable
-            masked = apt.masked_security(policies)
+            policies.update(more)
+    masked = apt.masked_security(policies)
     outcome.updates = apt.updates(sim.candidates, masked)
     if note := apt.masked_note(sim.candidates, masked):
         outcome.notes.append(note)
