@@ -56,7 +56,10 @@ class MachinesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="body"):
-            yield Input(placeholder="filter: name, address or tag", id="filter")
+            # Not select_on_focus: keys typed in the same burst as `/` must not be replaced.
+            yield Input(
+                placeholder="filter: name, address or tag", id="filter", select_on_focus=False
+            )
             yield ListTable(id="machines", filter_box="#filter")
             yield Static("loading…", id="status")
         yield Footer()
