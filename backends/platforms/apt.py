@@ -200,9 +200,7 @@ class PolicyRequest:
 def policy_section(candidates: Iterable[Candidate]) -> PolicyRequest:
     """``apt-cache policy`` of the candidates not from a security origin that replace an
     installed version (see :func:`policy_request`)."""
-    return policy_request(
-        c.name for c in candidates if not c.security and c.installed is not None
-    )
+    return policy_request(c.name for c in candidates if not c.security and c.installed is not None)
 
 
 def policy_request(names: Iterable[str]) -> PolicyRequest:
@@ -214,8 +212,7 @@ def policy_request(names: Iterable[str]) -> PolicyRequest:
     for name in names:
         if not PACKAGE_RE.match(name):
             request.problems.append(
-                f"{LIST}: {clip(name)!r} is not a Debian package name; "
-                "not sent to apt-cache policy"
+                f"{LIST}: {clip(name)!r} is not a Debian package name; not sent to apt-cache policy"
             )
             continue
         wanted.append(name)
