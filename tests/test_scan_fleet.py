@@ -81,6 +81,16 @@ async def test_fleet_scan_names_every_failure(store: Store, tmp_path: Path) -> N
     assert set(first_state.values()) == {"connecting"}
 
 
+def _found_at(store: Store) -> list[tuple[str, object]]:
+    from backends.inventory.machines import UPDATE
+
+    with store.read() as session:
+        rows = session.connection().execute(
+            UPDATE.select().with_only_columns(UPDATE.c.platform_id, UPDATE.c.found_at)
+        )
+        return sorted((str(a), b) for a, b in rows)
+
+
 async def test_rescan_reuses_connections(store: Store, tmp_path: Path) -> None:
     key = tmp_path / "client_key"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(key))
@@ -89,6 +99,7 @@ async def test_rescan_reuses_connections(store: Store, tmp_path: Path) -> None:
         machines = list_machines(store)
         pool = ConnectionPool(HostKeys(own_known_hosts(store.url), user_file=tmp_path / "none"))
         first = await scan(store, machines, lambda e: None, pool)
+        found_at = _found_at(store)
         opened = dict(pool._open)
         runs: list[str] = []
         for name, connection in opened.items():
@@ -106,6 +117,8 @@ async def test_rescan_reuses_connections(store: Store, tmp_path: Path) -> None:
         await pool.close_all()
     # the re-scan asked apt-cache policy up front: one round trip per machine
     assert sorted(runs) == sorted(m.name for m in machines)
+    # nothing changed on the machines, so their update rows were left as they were
+    assert _found_at(store) == found_at and len(found_at) > 10
     assert {n: s.missing for n, s in first.items()} == {n: s.missing for n, s in second.items()}
 
 

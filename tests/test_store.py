@@ -35,6 +35,9 @@ def test_first_schema_inventory_opens_with_its_machines(tmp_path: Path) -> None:
     shutil.copy(DATA / "inventory-v1.db", copy)
     store = Store.open(str(copy))
     assert store.found_version == 1
+    with sqlite3.connect(copy) as raw:  # migrated: schema 2's column is there
+        assert raw.execute("SELECT version FROM schema_info").fetchone() == (SCHEMA_VERSION,)
+        assert raw.execute("SELECT count(updates_digest) FROM machine").fetchone() == (0,)
     machines = {m.name: m for m in list_machines(store)}
     assert sorted(machines) == ["db-01", "web-01", "win-01"]
     assert machines["db-01"].port == 2222

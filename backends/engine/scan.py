@@ -18,7 +18,12 @@ from backends.engine.connections import ConnectionPool
 from backends.engine.defaults import SCAN_CONCURRENCY, SCAN_TIMEOUT
 from backends.engine.events import MachineState, Publish, ScanDone, ScanSummary
 from backends.inventory.records import CLASSIFICATIONS, Machine, ScanReport, Update
-from backends.inventory.scans import apt_policy_hints, record_scans
+from backends.inventory.scans import (
+    apt_policy_hints,
+    record_scans,
+    recorded_digests,
+    updates_digest,
+)
 from backends.inventory.store import Store
 from backends.inventory.tables import utcnow
 from backends.platforms import linux
@@ -115,6 +120,7 @@ async def _scan_one(
         version=facts.version,
         reboot_pending=facts.reboot_required,
         updates=updates,
+        updates_digest=updates_digest(updates),
     )
     summary = ScanSummary(
         ok=True,
@@ -161,7 +167,9 @@ async def scan(
     limit = asyncio.Semaphore(max(1, options.concurrency))
     finished: asyncio.Queue[tuple[Machine, ScanReport, ScanSummary] | None] = asyncio.Queue()
     results: dict[str, ScanSummary] = {}
-    hints = await asyncio.to_thread(apt_policy_hints, store, [m.id for m in machines])
+    ids = [m.id for m in machines]
+    hints = await asyncio.to_thread(apt_policy_hints, store, ids)
+    recorded = await asyncio.to_thread(recorded_digests, store, ids)
 
     async def one(machine: Machine) -> None:
         async with limit:
@@ -178,7 +186,8 @@ async def scan(
                 batch.append(finished.get_nowait())
             done = batch[-1] is None
             items = [item for item in batch if item is not None]
-            await asyncio.to_thread(record_scans, store, [report for _, report, _ in items])
+            reports = [report for _, report, _ in items]
+            await asyncio.to_thread(record_scans, store, reports, recorded)
             for machine, _, summary in items:
                 results[machine.name] = summary
                 publish(ScanDone(machine.name, summary))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, text
 from sqlmodel import SQLModel
 
 from backends.inventory import tables
@@ -27,8 +27,14 @@ from backends.inventory.tables import SCHEMA_VERSION, SchemaInfo
 
 Step = Callable[[Connection], None]
 
+
+def _v2_updates_digest(conn: Connection) -> None:
+    """Schema 2: ``machine.updates_digest``, so that an unchanged re-scan rewrites nothing."""
+    conn.execute(text("ALTER TABLE machine ADD COLUMN updates_digest VARCHAR(64)"))
+
+
 # version -> the step that brings an inventory from version - 1 to it.
-STEPS: dict[int, Step] = {}
+STEPS: dict[int, Step] = {2: _v2_updates_digest}
 
 
 def migrate(conn: Connection) -> int:

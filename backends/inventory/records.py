@@ -115,6 +115,9 @@ class ScanReport:
     version: str | None = None
     reboot_pending: bool | None = None
     updates: tuple[Update, ...] = ()
+    # The digest of ``updates`` (see scans.updates_digest); equal to the one recorded last
+    # time, the updates are left as they are.
+    updates_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ crash keeps every machine recorded before it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import bindparam, delete, or_, select
 
@@ -33,10 +34,47 @@ _UPDATE_COLUMNS = (
 )
 
 
-def record_scans(store: Store, reports: Sequence[ScanReport]) -> None:
+def updates_digest(updates: Sequence[Update]) -> str:
+    """A digest of everything recorded about ``updates``, in any order."""
+    rows = sorted(
+        (
+            u.platform_id,
+            u.name,
+            u.installed or "",
+            u.available or "",
+            u.classification,
+            u.severity or "",
+            u.advisories,
+            u.source or "",
+            u.reboot_likely,
+        )
+        for u in _unique(updates)
+    )
+    return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+
+
+def recorded_digests(store: Store, machine_ids: Sequence[int]) -> dict[int, str | None]:
+    digests: dict[int, str | None] = {}
+    with store.read() as session:
+        conn = session.connection()
+        for chunk in chunks(list(machine_ids)):
+            query = select(MACHINE.c.id, MACHINE.c.updates_digest).where(MACHINE.c.id.in_(chunk))
+            digests.update({machine_id: digest for machine_id, digest in conn.execute(query)})
+    return digests
+
+
+def record_scans(
+    store: Store, reports: Sequence[ScanReport], recorded: Mapping[int, str | None] | None = None
+) -> None:
+    """Record ``reports``. ``recorded`` (machine id → the updates digest read at the start of
+    the scan) lets an unchanged machine keep its rows: only its facts are written."""
     if not reports:
         return
+    recorded = recorded or {}
     ok = [r for r in reports if r.ok]
+    changed = [
+        r for r in ok if r.updates_digest is None or recorded.get(r.machine_id) != r.updates_digest
+    ]
     with store.write() as session:
         conn = session.connection()
         if ok:
@@ -52,11 +90,13 @@ def record_scans(store: Store, reports: Sequence[ScanReport]) -> None:
                         "distro": r.distro,
                         "version": r.version,
                         "reboot_pending": r.reboot_pending,
+                        "updates_digest": r.updates_digest,
                     }
                     for r in ok
                 ],
             )
-            for chunk in chunks([r.machine_id for r in ok]):
+        if changed:
+            for chunk in chunks([r.machine_id for r in changed]):
                 conn.execute(delete(UPDATE).where(UPDATE.c.machine_id.in_(chunk)))
             rows = [
                 (
@@ -71,11 +111,11 @@ def record_scans(store: Store, reports: Sequence[ScanReport]) -> None:
                     u.source,
                     u.reboot_likely,
                 )
-                for r in ok
+                for r in changed
                 for u in _unique(r.updates)
             ]
             # One time for the batch: these machines' scans finished within moments.
-            found_at = max(r.at for r in ok)
+            found_at = max(r.at for r in changed)
             insert_rows(conn, UPDATE, _UPDATE_COLUMNS, rows, {"found_at": found_at})
         failed = [r for r in reports if not r.ok]
         if failed:

@@ -16,7 +16,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # Bump with a step in migrations.py whenever a table or column changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -94,6 +94,8 @@ class MachineRow(SQLModel, table=True):
     last_scan_error: str | None = None
     reboot_pending: bool | None = None
     reachable: bool | None = None
+    # A digest of the updates last recorded (schema 2): an unchanged re-scan rewrites nothing.
+    updates_digest: str | None = Field(default=None, max_length=64)
     created_at: datetime | None = _when()
     updated_at: datetime | None = _when()
 
