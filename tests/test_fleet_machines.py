@@ -202,7 +202,9 @@ def test_sudo_runs_nested_scripts_and_respects_passwords() -> None:
     if machine.sudo_password:
         assert as_user.text(2) == "sudo: a password is required\n"
     else:
-        assert as_user.text().startswith("Hit:1 http://deb.debian.org/debian bookworm InRelease")
+        assert as_user.text().startswith(
+            "Hit:1 http://mirror.example.net/debian bookworm InRelease"
+        )
         assert as_user.text().endswith("Reading package lists...\nrc=0\n")
     forced = run(machine, script, user="ops", sudo_password=True)
     assert (forced.text(), forced.text(2), forced.status) == (

@@ -420,7 +420,7 @@ def test_listing_failure_says_why() -> None:
             "another process; another package operation is running, try again when it ends",
         ),
         (
-            "Hit:1 http://deb.debian.org/debian bookworm InRelease\n"
+            "Hit:1 http://mirror.example.net/debian bookworm InRelease\n"
             "Err:2 http://example.org/repo stable InRelease\n"
             "  Could not resolve 'example.org'\n"
             "W: Failed to fetch http://example.org/repo/dists/stable/InRelease  Could not "
@@ -454,7 +454,7 @@ def test_refresh_permission_denied_is_not_called_a_lock_held_by_someone() -> Non
 
 def test_refresh_success_with_warnings() -> None:
     body = (
-        "Hit:1 http://deb.debian.org/debian bookworm InRelease\n"
+        "Hit:1 http://mirror.example.net/debian bookworm InRelease\n"
         "W: Target Packages (main/binary-amd64/Packages) is configured multiple times in "
         "/etc/apt/sources.list:1 and /etc/apt/sources.list.d/x.list:1\n"
         "Reading package lists..."
@@ -463,7 +463,9 @@ def test_refresh_success_with_warnings() -> None:
         "apt-get update: W: Target Packages (main/binary-amd64/Packages) is configured multiple "
         "times in /etc/apt/sources.list:1 and /etc/apt/sources.list.d/x.list:1"
     ]
-    assert apt.check_refresh(SectionOutput("Hit:1 http://deb.debian.org/debian bookworm", 0)) == []
+    assert (
+        apt.check_refresh(SectionOutput("Hit:1 http://mirror.example.net/debian bookworm", 0)) == []
+    )
 
 
 def test_refresh_round_runs_first_and_privileged() -> None:

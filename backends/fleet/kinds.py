@@ -21,7 +21,7 @@ class AptSuites:
     release_archive: str  # the Archive (suite) name apt list shows, e.g. oldstable
     updates_archive: str
     security_archive: str
-    release_url: str  # e.g. http://deb.debian.org/debian bookworm/main
+    release_url: str  # e.g. http://mirror.example.net/debian bookworm/main
     updates_url: str
     security_url: str
     apt_version: str
@@ -134,9 +134,9 @@ BUG_REPORT_URL="https://bugs.debian.org/"
         release_archive="oldstable",
         updates_archive="oldstable-updates",
         security_archive="oldstable-security",
-        release_url="http://deb.debian.org/debian bookworm/main",
-        updates_url="http://deb.debian.org/debian bookworm-updates/main",
-        security_url="http://deb.debian.org/debian-security bookworm-security/main",
+        release_url="http://mirror.example.net/debian bookworm/main",
+        updates_url="http://mirror.example.net/debian bookworm-updates/main",
+        security_url="http://mirror.example.net/debian-security bookworm-security/main",
         apt_version="2.6.1",
     ),
 )
@@ -168,9 +168,9 @@ BUG_REPORT_URL="https://bugs.debian.org/"
         release_archive="oldoldstable",
         updates_archive="oldoldstable-updates",
         security_archive="oldoldstable-security",
-        release_url="http://deb.debian.org/debian bullseye/main",
-        updates_url="http://deb.debian.org/debian bullseye-updates/main",
-        security_url="http://security.debian.org/debian-security bullseye-security/main",
+        release_url="http://mirror.example.net/debian bullseye/main",
+        updates_url="http://mirror.example.net/debian bullseye-updates/main",
+        security_url="http://security-mirror.example.net/debian-security bullseye-security/main",
         apt_version="2.2.4",
     ),
 )
@@ -206,9 +206,9 @@ UBUNTU_CODENAME=jammy
         release_archive="jammy",
         updates_archive="jammy-updates",
         security_archive="jammy-security",
-        release_url="http://archive.ubuntu.com/ubuntu jammy/main",
-        updates_url="http://archive.ubuntu.com/ubuntu jammy-updates/main",
-        security_url="http://security.ubuntu.com/ubuntu jammy-security/main",
+        release_url="http://ubuntu-mirror.example.net/ubuntu jammy/main",
+        updates_url="http://ubuntu-mirror.example.net/ubuntu jammy-updates/main",
+        security_url="http://ubuntu-security.example.net/ubuntu jammy-security/main",
         apt_version="2.4.13",
     ),
 )
@@ -243,9 +243,9 @@ LOGO=ubuntu-logo
         release_archive="noble",
         updates_archive="noble-updates",
         security_archive="noble-security",
-        release_url="http://archive.ubuntu.com/ubuntu noble/main",
-        updates_url="http://archive.ubuntu.com/ubuntu noble-updates/main",
-        security_url="http://security.ubuntu.com/ubuntu noble-security/main",
+        release_url="http://ubuntu-mirror.example.net/ubuntu noble/main",
+        updates_url="http://ubuntu-mirror.example.net/ubuntu noble-updates/main",
+        security_url="http://ubuntu-security.example.net/ubuntu noble-security/main",
         apt_version="2.7.14",
     ),
 )
@@ -292,7 +292,7 @@ REDHAT_SUPPORT_PRODUCT_VERSION="9.4"
             ),
         ),
         advisory_prefix="RH",
-        mirror="cdn.redhat.com",
+        mirror="rhel-cdn.example.net",
         subscription_manager=True,
     ),
 )
@@ -333,7 +333,7 @@ REDHAT_SUPPORT_PRODUCT_VERSION="9.4"
             ("extras", "Rocky Linux 9 - Extras"),
         ),
         advisory_prefix="RL",
-        mirror="mirrors.rockylinux.org",
+        mirror="rocky-mirror.example.net",
     ),
 )
 
@@ -410,7 +410,7 @@ REDHAT_SUPPORT_PRODUCT_VERSION="7"
         appstream="updates",
         names=(("base", "base"), ("extras", "extras"), ("updates", "updates")),
         advisory_prefix="",  # CentOS 7 repositories ship no updateinfo
-        mirror="mirrorlist.centos.org",
+        mirror="centos-mirror.example.net",
     ),
 )
 
@@ -436,11 +436,11 @@ DOCUMENTATION_URL="https://documentation.suse.com/"
     zypper=ZypperRepos(
         basesystem=(
             "SLE-Module-Basesystem15-SP6-Updates",
-            "https://updates.suse.com/SUSE/Updates/SLE-Module-Basesystem/15-SP6/x86_64/update/",
+            "https://suse-updates.example.net/SUSE/Updates/SLE-Module-Basesystem/15-SP6/x86_64/update/",
         ),
         applications=(
             "SLE-Module-Server-Applications15-SP6-Updates",
-            "https://updates.suse.com/SUSE/Updates/SLE-Module-Server-Applications/15-SP6/"
+            "https://suse-updates.example.net/SUSE/Updates/SLE-Module-Server-Applications/15-SP6/"
             "x86_64/update/",
         ),
         patch_prefix_basesystem="SUSE-SLE-Module-Basesystem-15-SP6",
@@ -476,8 +476,8 @@ LOGO="distributor-logo-Leap"
     kernel="",
     programs=_ZYPPER,
     zypper=ZypperRepos(
-        basesystem=("repo-sle-update", "http://download.opensuse.org/update/leap/15.6/sle/"),
-        applications=("repo-update", "http://download.opensuse.org/update/leap/15.6/oss/"),
+        basesystem=("repo-sle-update", "http://opensuse-mirror.example.net/update/leap/15.6/sle/"),
+        applications=("repo-update", "http://opensuse-mirror.example.net/update/leap/15.6/oss/"),
         patch_prefix_basesystem="openSUSE-SLE-15.6",
         patch_prefix_applications="openSUSE-SLE-15.6",
         pool=("repo-oss", "repo-non-oss", "repo-backports-update"),

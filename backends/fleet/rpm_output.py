@@ -176,7 +176,7 @@ def _preamble(machine: Machine, quiet: bool, metadata_check: bool = True) -> str
         return ""
     repos = _repos(machine)
     if machine.kind.manager == "yum":
-        mirrors = "".join(f" * {name}: mirror.centos.org\n" for name, _ in repos.names)
+        mirrors = "".join(f" * {name}: centos-mirror.example.net\n" for name, _ in repos.names)
         return (
             "Loaded plugins: fastestmirror\nLoading mirror speeds from cached hostfile\n" + mirrors
         )

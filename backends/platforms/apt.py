@@ -251,12 +251,13 @@ _POLICY_FIELD_RE = re.compile(r"  ([A-Z][A-Za-z ]*):(?: (.*))?\Z")
 
 def security_source(source: str) -> bool:
     """A version-table source line from a security archive: a suite ending ``-security``
-    (Debian 11+, Ubuntu, Ubuntu ESM) or Debian's security archive (``debian-security``,
-    ``security.debian.org``, where Debian 10 and older named the suite ``<codename>/updates``)."""
+    (Debian 11+, Ubuntu, Ubuntu ESM) or Debian's security archive, whose path is
+    ``debian-security`` on every mirror (Debian 10 and older named the suite
+    ``<codename>/updates``)."""
     words = source.split()
     url = words[0] if words else ""
     dist = words[1].split("/", 1)[0] if len(words) > 1 else ""
-    return dist.endswith("-security") or "debian-security" in url or "security.debian.org" in url
+    return dist.endswith("-security") or "debian-security" in url
 
 
 def parse_policy(body: str) -> tuple[dict[str, Policy], list[str]]:
