@@ -32,6 +32,8 @@ from backends.transports.base import Connection, TransportError
 
 log = logging.getLogger(__name__)
 
+# How long a finished machine may wait for others to be written with it.
+WRITE_GATHER_SECONDS = 0.1
 # Failures that mean the machine did not answer at all.
 _UNREACHABLE = {"unreachable", "timeout"}
 
@@ -182,6 +184,10 @@ async def scan(
         done = False
         while not done:
             batch = [await finished.get()]
+            if batch[0] is not None:
+                # Let the machines finishing about now share the transaction: many small
+                # writes cost the scan more than a moment's wait costs the display.
+                await asyncio.sleep(WRITE_GATHER_SECONDS)
             while not finished.empty():
                 batch.append(finished.get_nowait())
             done = batch[-1] is None

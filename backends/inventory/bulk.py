@@ -36,8 +36,7 @@ def insert_rows(
         return
     constants = dict(constants or {})
     names = [*columns, *constants]
-    statement = table.insert().values({name: bindparam(name) for name in names})
-    compiled = statement.compile(dialect=conn.dialect)
+    sql, positions = _compiled(conn, table, tuple(names))
     processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in names]
     fixed = []
     for process, value in zip(processors[len(columns) :], constants.values(), strict=True):
@@ -50,8 +49,8 @@ def insert_rows(
             values[i] = process(values[i])
         return values
 
-    if compiled.positional:
-        order = [names.index(name) for name in compiled.positiontup or ()]
+    if positions is not None:
+        order = [names.index(name) for name in positions]
         if order == list(range(len(names))) and not row_processors:
             params: list[Any] = [(*row, *fixed) for row in rows]
         else:
@@ -61,4 +60,22 @@ def insert_rows(
                 params.append(tuple(values[i] for i in order))
     else:
         params = [dict(zip(names, prepared(row), strict=True)) for row in rows]
-    conn.exec_driver_sql(str(compiled), params)
+    conn.exec_driver_sql(sql, params)
+
+
+_COMPILED: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _compiled(
+    conn: Connection, table: Table, names: tuple[str, ...]
+) -> tuple[str, tuple[str, ...] | None]:
+    """The INSERT statement for ``names`` in the connection's dialect, compiled once: the
+    statement text and, for positional parameter styles, the order of its parameters."""
+    key = (conn.dialect.name, table.name, names)
+    found = _COMPILED.get(key)
+    if found is None:
+        statement = table.insert().values({name: bindparam(name) for name in names})
+        compiled = statement.compile(dialect=conn.dialect)
+        positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+        found = _COMPILED[key] = (str(compiled), positions)
+    return found
