@@ -75,36 +75,40 @@ def scan(answer: dict[str, tuple[str, int]]) -> Assessment:
     return assessment
 
 
+# What the real zypper's outputs (captured) amount to; the real-binary test expects the same.
+EXPECTED = [
+    FoundUpdate(
+        "patch:PDSA-2025:0001",
+        "PDSA-2025:0001",
+        None,
+        "2.0",
+        "security",
+        "Important",
+        ("CVE-2025-0001", "bugzilla#1234567"),
+        "local",
+        False,
+    ),
+    FoundUpdate(
+        "patch:PDSA-2025:0003",
+        "PDSA-2025:0003",
+        None,
+        "1",
+        "security",
+        "Critical",
+        ("CVE-2025-0003",),
+        "local",
+        True,
+    ),
+    FoundUpdate(
+        "patch:PDBA-2025:0002", "PDBA-2025:0002", None, "1", "other", None, (), "local", False
+    ),
+    FoundUpdate("plain.noarch", "plain", "1.0-1", "2.0-1", "other", None, (), "extra", False),
+]
+
+
 def test_a_zypper_scan_from_real_outputs() -> None:
     assessment = scan(sections())
-    assert assessment.updates == [
-        FoundUpdate(
-            "patch:PDSA-2025:0001",
-            "PDSA-2025:0001",
-            None,
-            "2.0",
-            "security",
-            "Important",
-            ("CVE-2025-0001", "bugzilla#1234567"),
-            "local",
-            False,
-        ),
-        FoundUpdate(
-            "patch:PDSA-2025:0003",
-            "PDSA-2025:0003",
-            None,
-            "1",
-            "security",
-            "Critical",
-            ("CVE-2025-0003",),
-            "local",
-            True,
-        ),
-        FoundUpdate(
-            "patch:PDBA-2025:0002", "PDBA-2025:0002", None, "1", "other", None, (), "local", False
-        ),
-        FoundUpdate("plain.noarch", "plain", "1.0-1", "2.0-1", "other", None, (), "extra", False),
-    ]
+    assert assessment.updates == EXPECTED
     assert assessment.notes == [
         "3 package update(s) from repositories that publish patches are counted through their "
         "patches"
