@@ -22,8 +22,12 @@ from backends.platforms import linux
 from backends.platforms.probe import split_answer
 from backends.platforms.records import Assessment, PlatformError, Result
 from tests.conftest import DATA, require_tool
+
+# The real binaries' answers must equal those parsed from their captured outputs.
+from tests.test_platform_dnf import EXPECTED as DNF_EXPECTED
 from tests.test_platform_dnf import LONG
 from tests.test_platform_probe import check_subset
+from tests.test_platform_zypper import EXPECTED as ZYPPER_EXPECTED
 
 NONCE = "00112233445566ee"
 SPEC = """Name: %{pname}
