@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 # Remote output beyond this is refused: a machine cannot fill our memory.
 MAX_OUTPUT = 32 * 1024 * 1024
@@ -104,6 +105,15 @@ class Collector:
             self._partial = lines.pop()
             for line in lines:
                 self.on_line(line)
+
+    async def drain(self, stream: Any, binary: bool = False) -> None:
+        """Feed everything ``stream`` yields until its end; ``binary`` streams are decoded
+        as UTF-8 with bad bytes replaced (remote text is never trusted to be valid)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace") if binary else None
+        while chunk := await stream.read(65536):
+            self.feed(decoder.decode(chunk) if decoder else chunk)
+        if decoder is not None:
+            self.feed(decoder.decode(b"", final=True))
 
     def text(self) -> str:
         if self.on_line is not None and self._partial:

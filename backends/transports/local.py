@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import os
 import signal
-from typing import Any
 
 from backends.transports.base import (
     Collector,
@@ -53,7 +51,9 @@ class LocalConnection:
         err = Collector(self.endpoint)
         try:
             async with asyncio.timeout(timeout):
-                await asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
+                await asyncio.gather(
+                    out.drain(process.stdout, binary=True), err.drain(process.stderr, binary=True)
+                )
                 status = await process.wait()
         except (TimeoutError, TransportError) as exc:
             # the whole session: children (`sleep` under `sh`) would keep the pipes open
@@ -70,10 +70,3 @@ class LocalConnection:
 
     async def close(self) -> None:
         return None
-
-
-async def _pump(stream: Any, sink: Collector) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    while chunk := await stream.read(65536):
-        sink.feed(decoder.decode(chunk))
-    sink.feed(decoder.decode(b"", final=True))

@@ -143,7 +143,7 @@ class SSHConnection:
                     command, encoding="utf-8", errors="replace"
                 )
                 process.stdin.write_eof()
-                await asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
+                await asyncio.gather(out.drain(process.stdout), err.drain(process.stderr))
                 await process.wait_closed()
         except TimeoutError:
             if process is not None:
@@ -170,11 +170,6 @@ class SSHConnection:
     async def close(self) -> None:
         self._conn.close()
         await self._conn.wait_closed()
-
-
-async def _pump(stream: Any, sink: Collector) -> None:
-    while chunk := await stream.read(65536):
-        sink.feed(chunk)
 
 
 async def fetch_host_key(endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT) -> Any:
