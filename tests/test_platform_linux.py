@@ -367,3 +367,78 @@ def test_scripts_carry_only_their_own_nonce() -> None:
         script = build(one)
         assert "5eed5eed5eed5eed" not in script
         assert script.count(one) >= 4 and script.replace(one, two) == build(two)
+
+
+# -- re-scans: the narrowed round 1 and recalled sections ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("distro", "version", "manager"),
+    [
+        ("debian", "12", "apt"),
+        ("ubuntu", "22.04", "apt"),
+        ("rocky", "9.3", "dnf"),
+        ("centos", "7", "yum"),
+        ("ol", "7.9", "yum"),
+        ("fedora", "7", "dnf"),
+        ("amzn", "2", "yum"),
+        ("amzn", "2023", "dnf"),
+        ("sles", "15.5", "zypper"),
+        ("opensuse-leap", "15.5", "zypper"),
+        ("gentoo", "2.14", None),
+        (None, None, None),
+    ],
+)
+def test_likely_manager(distro: str | None, version: str | None, manager: str | None) -> None:
+    assert linux.likely_manager(distro, version) == manager
+
+
+def test_a_narrowed_round_one_carries_only_the_expected_managers_sections() -> None:
+    full = linux.scan_script(NONCE)
+    narrowed = linux.scan_script(NONCE, expect="dnf")
+    check_subset(narrowed)
+    assert len(narrowed) < len(full) / 2
+    assert "dnf-list" in narrowed and "zypper" not in narrowed and "apt-list" not in narrowed
+    # apt-get is still tested first, as in the full script: its presence would win
+    assert narrowed.index("command -v apt-get") < narrowed.index("command -v dnf")
+    assessment = finish(linux.assess(nonce=NONCE, expect="apt"), apt_round())
+    assert assessment.facts.package_manager == "apt"
+
+
+def test_a_machine_whose_manager_changed_gets_the_full_round_one() -> None:
+    assessor = linux.assess(nonce=NONCE, expect="dnf")
+    first = next(assessor)
+    assert "apt-list" not in first.script
+    changed = Result(0, frame(NONCE, {"os-release": OS, "boot-id": BOOT, "other-manager": ("", 0)}))
+    second = assessor.send(changed)
+    assert second.script == linux.scan_script(NONCE)
+    with pytest.raises(StopIteration) as done:
+        assessor.send(apt_round())
+    assert done.value.value.facts.package_manager == "apt"
+
+
+def test_a_recalled_scan_reads_the_same_as_a_fresh_one() -> None:
+    listing = read("apt-get-s-dist-upgrade.txt")
+    recall = linux.Recall()
+    first = finish(linux.assess(nonce=NONCE, recall=recall), apt_round(listing), apt_round_two())
+    again = finish(linux.assess(nonce=NONCE, recall=recall), apt_round(listing), apt_round_two())
+    fresh = finish(linux.assess(nonce=NONCE), apt_round(listing), apt_round_two())
+    assert again == first == fresh
+    assert again.updates is first.updates  # not parsed a second time
+
+
+def test_a_changed_section_is_parsed_again() -> None:
+    listing = read("apt-get-s-dist-upgrade.txt")
+    recall = linux.Recall()
+    first = finish(linux.assess(nonce=NONCE, recall=recall), apt_round(listing), apt_round_two())
+    shorter = "\n".join(line for line in listing.split("\n") if "openssl" not in line)
+    second = finish(linux.assess(nonce=NONCE, recall=recall), apt_round(shorter), apt_round_two())
+    assert {u.name for u in first.updates} - {u.name for u in second.updates} == {
+        u.name for u in first.updates if "openssl" in u.name
+    }
+    assert len(second.updates) < len(first.updates)
+
+
+def apt_round_two() -> Result:
+    policy = read("apt-cache-policy-non-security.txt")
+    return Result(0, frame(NONCE, {"apt-policy": (policy, 0)}))

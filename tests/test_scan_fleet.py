@@ -17,6 +17,7 @@ from backends.fleet.server import serve
 from backends.inventory.location import own_known_hosts
 from backends.inventory.machines import get_machine, list_machines
 from backends.inventory.store import Store
+from backends.platforms.linux import Recall
 from backends.transports.known_hosts import HostKeys
 
 FAULTS = {
@@ -98,10 +99,12 @@ async def test_rescan_reuses_connections(store: Store, tmp_path: Path) -> None:
         register_fleet(store, store.url, fleet.machines, user="root", identity_file=str(key))
         machines = list_machines(store)
         pool = ConnectionPool(HostKeys(own_known_hosts(store.url), user_file=tmp_path / "none"))
-        first = await scan(store, machines, lambda e: None, pool)
+        memory: dict[str, Recall] = {}
+        first = await scan(store, machines, lambda e: None, pool, memory=memory)
         found_at = _found_at(store)
         opened = dict(pool._open)
         runs: list[str] = []
+        scripts: list[str] = []
         for name, connection in opened.items():
             original = connection.run
 
@@ -109,14 +112,21 @@ async def test_rescan_reuses_connections(store: Store, tmp_path: Path) -> None:
                 *args: Any, _run: Any = original, _name: str = name, **kw: Any
             ) -> Any:
                 runs.append(_name)
+                scripts.append(args[0])
                 return await _run(*args, **kw)
 
             connection.run = counted  # type: ignore[method-assign]
-        second = await scan(store, machines, lambda e: None, pool)
+        # as the console does: the machines as the first scan left them (distro known)
+        second = await scan(store, list_machines(store), lambda e: None, pool, memory=memory)
         assert all(pool._open[n] is opened[n] for n in opened)
         await pool.close_all()
     # the re-scan asked apt-cache policy up front: one round trip per machine
     assert sorted(runs) == sorted(m.name for m in machines)
+    # and each machine got only its own manager's sections
+    for script in scripts:
+        assert sum(name in script for name in ("apt-list", "dnf-list", "yum-list", "zypper-")) == 1
+    # what was recalled rather than parsed again reads exactly as the first scan did
+    assert first == second
     # nothing changed on the machines, so their update rows were left as they were
     assert _found_at(store) == found_at and len(found_at) > 10
     assert {n: s.missing for n, s in first.items()} == {n: s.missing for n, s in second.items()}

@@ -75,6 +75,11 @@ def _updates(assessment: Assessment) -> tuple[Update, ...]:
     )
 
 
+def _converted(assessment: Assessment) -> tuple[tuple[Update, ...], str]:
+    updates = _updates(assessment)
+    return updates, updates_digest(updates)
+
+
 def missing_counts(os_family: str, updates: Sequence[Update]) -> dict[str, int]:
     counts = dict.fromkeys(CLASSIFICATIONS.get(os_family, ()), 0)
     for update in updates:
@@ -88,6 +93,7 @@ async def _scan_one(
     pool: ConnectionPool,
     publish: Publish,
     policy_hint: Sequence[str] = (),
+    recall: linux.Recall | None = None,
 ) -> tuple[ScanReport, ScanSummary]:
     publish(MachineState(None, machine.name, "connecting"))
     reached = False
@@ -96,7 +102,12 @@ async def _scan_one(
             connection = await pool.get(machine)
             reached = True
             publish(MachineState(None, machine.name, "scanning"))
-            assessor = linux.assess(refresh=options.refresh, policy_hint=policy_hint)
+            assessor = linux.assess(
+                refresh=options.refresh,
+                policy_hint=policy_hint,
+                expect=linux.likely_manager(machine.distro, machine.version),
+                recall=recall,
+            )
             assessment = await drive(assessor, connection)
     except TransportError as exc:
         await pool.discard(machine.name)
@@ -111,7 +122,8 @@ async def _scan_one(
     except Exception as exc:  # a bug must cost one machine, never the scan
         log.exception("scan of %s failed", machine.name)
         return _failed(machine, "internal", f"internal error: {exc!r}", None)
-    updates = _updates(assessment)
+    memo = recall if recall is not None else linux.Recall()
+    updates, digest = memo.derive("updates", assessment.updates, lambda: _converted(assessment))
     facts = assessment.facts
     report = ScanReport(
         machine_id=machine.id,
@@ -122,7 +134,7 @@ async def _scan_one(
         version=facts.version,
         reboot_pending=facts.reboot_required,
         updates=updates,
-        updates_digest=updates_digest(updates),
+        updates_digest=digest,
     )
     summary = ScanSummary(
         ok=True,
@@ -163,8 +175,12 @@ async def scan(
     publish: Publish,
     pool: ConnectionPool,
     options: ScanOptions | None = None,
+    memory: dict[str, linux.Recall] | None = None,
 ) -> dict[str, ScanSummary]:
-    """Scan ``machines``; returns each one's summary by name once all are recorded."""
+    """Scan ``machines``; returns each one's summary by name once all are recorded.
+
+    ``memory``, kept by the caller from one scan to the next (with the pool, say), lets a
+    re-scan skip parsing what a machine answered word for word last time."""
     options = options or ScanOptions()
     limit = asyncio.Semaphore(max(1, options.concurrency))
     finished: asyncio.Queue[tuple[Machine, ScanReport, ScanSummary] | None] = asyncio.Queue()
@@ -175,8 +191,9 @@ async def scan(
 
     async def one(machine: Machine) -> None:
         async with limit:
+            recall = None if memory is None else memory.setdefault(machine.name, linux.Recall())
             report, summary = await _scan_one(
-                machine, options, pool, publish, hints.get(machine.id, ())
+                machine, options, pool, publish, hints.get(machine.id, ()), recall
             )
         await finished.put((machine, report, summary))
 

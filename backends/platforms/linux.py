@@ -13,9 +13,11 @@ yum, zypper); (2, apt only, when some candidate is not from a security origin)
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from backends.platforms import apt, dnf, zypper
 from backends.platforms.osrelease import OsRelease, parse_os_release
@@ -58,8 +60,69 @@ BOOT_ID = section("boot-id", "cat", "/proc/sys/kernel/random/boot_id")
 # them there fails with status 127 ("not found"): the `manager` section's end status.
 NO_MANAGER = section("manager", "apt-get", quiet=True)
 MANAGERS = ("apt-get", "dnf", "yum", "zypper")
+# In a script narrowed to the manager a machine had last time: another manager came first.
+OTHER_MANAGER = section("other-manager", "true")
+# The manager the listing sections of each branch belong to, by the program that guards it.
+_MANAGER_OF = {"apt-get": "apt", "dnf": "dnf", "yum": "yum", "zypper": "zypper"}
 
 _BOOT_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+T = TypeVar("T")
+
+
+class Recall:
+    """What one machine's sections meant the last time they were read: a re-scan whose section
+    repeats last time's text word for word (the usual case) is not parsed again, and parsing
+    is the costliest step of a scan over a kept connection. One entry per kind of section;
+    the values it returns are shared, so nothing may change them."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[object, Any]] = {}
+
+    def get(
+        self, kind: str, outputs: Sequence[SectionOutput | None], compute: Callable[[], T]
+    ) -> T:
+        key = _digest(outputs)
+        seen = self._seen.get(kind)
+        if seen is not None and seen[0] == key:
+            return cast(T, seen[1])
+        value = compute()
+        self._seen[kind] = (key, value)
+        return value
+
+    def keyed(self, kind: str, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, or its value from last time if ``key`` equals last time's."""
+        seen = self._seen.get(kind)
+        if seen is not None and seen[0] == key:
+            return cast(T, seen[1])
+        value = compute()
+        self._seen[kind] = (key, value)
+        return value
+
+    def derive(self, kind: str, source: object, compute: Callable[[], T]) -> T:
+        """``compute()``, or its value from last time if ``source`` is the very object it was
+        computed from then (what :meth:`get` returned, say)."""
+        seen = self._seen.get(kind)
+        if seen is not None and seen[0] is source:
+            return cast(T, seen[1])
+        value = compute()
+        self._seen[kind] = (source, value)
+        return value
+
+
+def _digest(outputs: Sequence[SectionOutput | None]) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for output in outputs:
+        if output is None:
+            digest.update(b"-\0")
+            continue
+        body = output.body.encode("utf-8", "surrogatepass")
+        digest.update(f"{output.status}:{len(body)}\0".encode())
+        digest.update(body)
+    return digest.digest()
 
 
 # Scripts are built once with this nonce and copied with each scan's own: building one costs
@@ -72,24 +135,62 @@ def _from_template(template: str, nonce: str) -> str:
     return template.replace(_TEMPLATE_NONCE, nonce)
 
 
-@functools.cache
-def _scan_template() -> str:
-    return build_script(
-        _TEMPLATE_NONCE,
-        common=(OS_RELEASE, BOOT_ID),
-        branches=(
-            Branch("apt-get", apt.LISTING),
-            Branch("dnf", dnf.DNF.listing),
-            Branch("yum", dnf.YUM.listing),
-            Branch("zypper", zypper.LISTING),
-        ),
-        otherwise=(NO_MANAGER,),
+def _branches(prefetch: Section | None = None) -> tuple[Branch, ...]:
+    apt_sections = apt.LISTING if prefetch is None else (*apt.LISTING, prefetch)
+    return (
+        Branch("apt-get", apt_sections),
+        Branch("dnf", dnf.DNF.listing),
+        Branch("yum", dnf.YUM.listing),
+        Branch("zypper", zypper.LISTING),
     )
 
 
-def scan_script(nonce: str) -> str:
-    """Round 1."""
-    return _from_template(_scan_template(), nonce)
+def _round_one(nonce: str, expect: str | None, prefetch: Section | None = None) -> str:
+    """Round 1: every manager's branch; or, when the machine used ``expect`` last time, only
+    that one: the managers tested before it (they would win) answer ``other-manager``, and so
+    does a machine without it. The choice is the full script's; only the script is shorter."""
+    branches = _branches(prefetch)
+    if expect is None:
+        return build_script(
+            nonce, common=(OS_RELEASE, BOOT_ID), branches=branches, otherwise=(NO_MANAGER,)
+        )
+    kept: list[Branch] = []
+    for branch in branches:
+        if _MANAGER_OF[branch.program] == expect:
+            kept.append(branch)
+            break
+        kept.append(Branch(branch.program, (OTHER_MANAGER,)))
+    return build_script(
+        nonce, common=(OS_RELEASE, BOOT_ID), branches=kept, otherwise=(OTHER_MANAGER,)
+    )
+
+
+@functools.cache
+def _scan_template(expect: str | None = None) -> str:
+    return _round_one(_TEMPLATE_NONCE, expect)
+
+
+def scan_script(nonce: str, expect: str | None = None) -> str:
+    """Round 1, for every manager or narrowed to ``expect`` (see :func:`_round_one`)."""
+    return _from_template(_scan_template(expect), nonce)
+
+
+def likely_manager(distro: str | None, version: str | None) -> str | None:
+    """The package manager a machine of this os-release ID and VERSION_ID uses, or ``None``
+    when unknown: a guess that makes a re-scan's script shorter, never its answer different."""
+    family = OsRelease(id=distro).family if distro else None
+    if family == "debian":
+        return "apt"
+    if family == "suse":
+        return "zypper"
+    if family == "rhel":
+        major = (version or "").split(".")[0]
+        if distro == "amzn":
+            return "yum" if major == "2" else "dnf"
+        if distro != "fedora" and major.isdigit() and int(major) <= 7:
+            return "yum"
+        return "dnf"
+    return None
 
 
 @functools.cache
@@ -116,30 +217,25 @@ def policy_script(nonce: str, policy: Section) -> str:
     return build_script(nonce, common=(policy,))
 
 
-def _scan_script_with_policy(nonce: str, prefetch: Section) -> str:
-    """Round 1 that also asks, on apt machines, the ``apt-cache policy`` round 2 would."""
-    return build_script(
-        nonce,
-        common=(OS_RELEASE, BOOT_ID),
-        branches=(
-            Branch("apt-get", (*apt.LISTING, prefetch)),
-            Branch("dnf", dnf.DNF.listing),
-            Branch("yum", dnf.YUM.listing),
-            Branch("zypper", zypper.LISTING),
-        ),
-        otherwise=(NO_MANAGER,),
-    )
-
-
 def assess(
-    refresh: bool = False, nonce: str | None = None, policy_hint: Sequence[str] = ()
+    refresh: bool = False,
+    nonce: str | None = None,
+    policy_hint: Sequence[str] = (),
+    expect: str | None = None,
+    recall: Recall | None = None,
 ) -> Assessor:
     """Assess the machine the engine runs the yielded commands on.
 
     Every script gets a new random nonce; a ``nonce`` given (tests) is used for every script.
     ``policy_hint`` names the packages an earlier scan of this machine looked up with
     ``apt-cache policy``: asked in round 1 already, a re-scan whose candidates have not
-    changed needs no round 2 (one round trip instead of two). Only apt machines use it."""
+    changed needs no round 2 (one round trip instead of two). Only apt machines use it.
+    ``expect`` names the manager the machine used last time (:func:`likely_manager`): round 1
+    then carries only that manager's sections, and a machine that answers ``other-manager``
+    gets the full round 1 after it. ``recall`` (one per machine, kept by the caller between
+    scans) spares parsing sections that have not changed since the last scan."""
+    if expect is not None and expect not in _MANAGER_OF.values():
+        raise ValueError(f"not a package manager: {expect!r}")
     if nonce is not None:
         check_nonce(nonce)
 
@@ -150,29 +246,36 @@ def assess(
     if refresh:
         round_nonce = fresh()
         result = yield Command(
-            refresh_script(round_nonce), privileged=True, timeout=REFRESH_TIMEOUT
+            refresh_script(round_nonce),
+            privileged=True,
+            timeout=REFRESH_TIMEOUT,
         )
         notes += _check_refresh(split_answer(result, round_nonce, "refresh"))
 
-    round_nonce = fresh()
-    prefetch = apt.policy_request(policy_hint).section if policy_hint else None
-    script = (
-        scan_script(round_nonce)
-        if prefetch is None
-        else _scan_script_with_policy(round_nonce, prefetch)
+    memo = recall if recall is not None else Recall()
+    hint = tuple(policy_hint) if expect in (None, "apt") else ()
+    answer = yield from _round_one_answer(fresh(), expect, hint, memo)
+    if answer.get(OTHER_MANAGER.name) is not None:
+        answer = yield from _round_one_answer(fresh(), None, hint, memo)
+    release, release_problems = memo.get(
+        "os-release", [answer.get(OS_RELEASE.name)], lambda: _os_release(answer)
     )
-    result = yield Command(script, timeout=SCAN_TIMEOUT)
-    answer = split_answer(result, round_nonce, "scan")
-    release, problems = _os_release(answer)
+    problems = list(release_problems)
     boot_id = _boot_id(answer, problems)
     manager = _manager(answer, release)
 
     if manager == "apt":
-        outcome = yield from _apt(answer, fresh)
+        outcome = yield from _apt(answer, fresh, memo)
     elif manager in ("dnf", "yum"):
-        outcome = _dnf(answer, dnf.DNF if manager == "dnf" else dnf.YUM)
+        flavor = dnf.DNF if manager == "dnf" else dnf.YUM
+        outcome = memo.get(
+            manager, [answer.get(name) for name in _dnf_sections(flavor)],
+            lambda: _dnf(answer, flavor),
+        )  # fmt: skip
     else:
-        outcome = _zypper(answer)
+        outcome = memo.get(
+            "zypper", [answer.get(name) for name in _ZYPPER_SECTIONS], lambda: _zypper(answer)
+        )
     reboot = outcome.reboot
     notes += outcome.notes + reboot.notes
     problems += outcome.problems
@@ -194,6 +297,22 @@ def assess(
         problems=_capped(problems),
         notes=list(dict.fromkeys(notes)),
     )
+
+
+def _round_one_answer(
+    nonce: str, expect: str | None, hint: tuple[str, ...], memo: Recall
+) -> Generator[Command, Result, Answer]:
+    if hint:
+
+        def template() -> str:
+            prefetch = apt.policy_request(hint).section
+            return _round_one(_TEMPLATE_NONCE, expect, prefetch)
+
+        script = _from_template(memo.keyed("round-one", (expect, hint), template), nonce)
+    else:
+        script = scan_script(nonce, expect)
+    result = yield Command(script, timeout=SCAN_TIMEOUT)
+    return split_answer(result, nonce, "scan")
 
 
 @dataclass(slots=True)
@@ -275,21 +394,32 @@ def _check_refresh(answer: Answer) -> list[str]:
     raise PlatformError("unparseable", "the refresh output has no refresh section")
 
 
-def _apt(answer: Answer, fresh: Callable[[], str]) -> Generator[Command, Result, _Outcome]:
+def _apt(
+    answer: Answer, fresh: Callable[[], str], memo: Recall
+) -> Generator[Command, Result, _Outcome]:
     outputs = _require(answer, apt.LIST, apt.REBOOT_FLAG, apt.REBOOT_PKGS)
-    apt.check_listing(outputs[apt.LIST])
-    sim = apt.parse_simulation(outputs[apt.LIST].body)
+    listing = outputs[apt.LIST]
+    apt.check_listing(listing)
+    sim = memo.get("apt-list", [listing], lambda: apt.parse_simulation(listing.body))
     outcome = _Outcome()
     outcome.notes += sim.notes
     outcome.problems += sim.problems
     outcome.reboot = apt_reboot(outputs[apt.REBOOT_FLAG], outputs[apt.REBOOT_PKGS])
 
     policies: dict[str, apt.Policy] = {}
+    policy_outputs: list[SectionOutput | None] = [listing]
     if (prefetched := answer.get(apt.POLICY)) is not None and prefetched.status == 0:
-        policies, unreadable = apt.parse_policy(prefetched.body)
+        body = prefetched.body
+        first, unreadable = memo.get("apt-policy", [prefetched], lambda: apt.parse_policy(body))
+        policies = dict(first)
         outcome.problems += unreadable
-    needed = [c for c in sim.candidates if c.name not in policies]
-    request = apt.policy_section(needed)
+        policy_outputs.append(prefetched)
+    asked = policies
+    request = memo.get(
+        "apt-request",
+        policy_outputs,
+        lambda: apt.policy_section(c for c in sim.candidates if c.name not in asked),
+    )
     outcome.problems += request.problems
     outcome.notes += request.notes
     if (policy := request.section) is not None:
@@ -305,24 +435,36 @@ def _apt(answer: Answer, fresh: Callable[[], str]) -> Generator[Command, Result,
                 f"by another suite were not looked for: {clip(output.body.strip(), 200)}"
             )
         else:
-            more, unreadable = apt.parse_policy(output.body)
+            body = output.body
+            more, unreadable = memo.get("apt-policy", [output], lambda: apt.parse_policy(body))
             outcome.problems += unreadable
             policies.update(more)
-    masked = apt.masked_security(policies)
-    outcome.updates = apt.updates(sim.candidates, masked)
-    if note := apt.masked_note(sim.candidates, masked):
+            policy_outputs.append(output)
+
+    def classified() -> tuple[list[FoundUpdate], str | None]:
+        masked = apt.masked_security(policies)
+        return apt.updates(sim.candidates, masked), apt.masked_note(sim.candidates, masked)
+
+    outcome.updates, note = memo.get("apt-updates", policy_outputs, classified)
+    if note:
         outcome.notes.append(note)
     return outcome
 
 
-def _dnf(answer: Answer, flavor: dnf.Flavor) -> _Outcome:
-    outputs = _require(
-        answer,
+def _dnf_sections(flavor: dnf.Flavor) -> tuple[str, ...]:
+    return (
         flavor.list_section,
         flavor.updateinfo_section,
         flavor.installed_section,
         dnf.NEEDS_RESTARTING,
     )
+
+
+_ZYPPER_SECTIONS = (zypper.UPDATES, zypper.PATCHES, zypper.REBOOT)
+
+
+def _dnf(answer: Answer, flavor: dnf.Flavor) -> _Outcome:
+    outputs = _require(answer, *_dnf_sections(flavor))
     manager = flavor.manager
     listing = outputs[flavor.list_section]
     dnf.check_status(listing, f"{manager} check-update", ok=(0, 100))
@@ -368,7 +510,7 @@ def _dnf(answer: Answer, flavor: dnf.Flavor) -> _Outcome:
 
 
 def _zypper(answer: Answer) -> _Outcome:
-    outputs = _require(answer, zypper.UPDATES, zypper.PATCHES, zypper.REBOOT)
+    outputs = _require(answer, *_ZYPPER_SECTIONS)
     outcome = _Outcome()
     listing = zypper.Listing()
     for name, command, parse in (
@@ -394,7 +536,7 @@ def _unique(updates: list[FoundUpdate], problems: list[str]) -> list[FoundUpdate
             continue
         seen.add(update.platform_id)
         kept.append(update)
-    return kept
+    return updates if len(kept) == len(updates) else kept
 
 
 def _capped(problems: list[str]) -> list[str]:

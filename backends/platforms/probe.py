@@ -156,6 +156,10 @@ def _lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
+# A line that looks like a marker; only those carrying the script's nonce are markers.
+_MARKER_LINE = re.compile(rf"^{MARKER_PREFIX}:([0-9a-f]{{16}}):([^\n]*)$", re.MULTILINE)
+
+
 def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
     """The sections of ``result``'s stdout framed with ``nonce``.
 
@@ -163,30 +167,27 @@ def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
     ``unparseable`` when no section was found, a section was not closed (the connection
     dropped or the output was truncated), or a section came twice."""
     check_nonce(nonce)
-    open_marker = f"{MARKER_PREFIX}:{nonce}:"
-    end_marker = open_marker + "end:"
+    text = result.stdout
     sections: dict[str, SectionOutput] = {}
     stray: list[str] = []
     current: str | None = None
-    body: list[str] = []
-    for line in _lines(result.stdout):
-        if not line.startswith(open_marker):
-            if current is not None:
-                body.append(line)
-            elif line.strip():
-                stray.append(line)
-            continue
-        status = line[len(end_marker) :] if line.startswith(end_marker) else ""
+    start = 0  # where the current section's body, or the text outside sections, begins
+    for match in _MARKER_LINE.finditer(text):
+        if match.group(1) != nonce:
+            continue  # text that looks like a marker, printed by the machine
+        line = match.group()
+        rest = match.group(2)
+        rest = rest[:-1] if rest.endswith("\r") else rest
+        status = rest[4:] if rest.startswith("end:") else ""
         if status.isascii() and status.isdigit() and len(status) <= 5:
             if current is None:
                 raise PlatformError(
                     "unparseable", f"the {what} output has an end marker outside any section"
                 )
-            sections[current] = SectionOutput("\n".join(body), int(status))
-            current, body = None, []
+            sections[current] = SectionOutput(_body(text, start, match.start()), int(status))
+            current, start = None, match.end() + 1
             continue
-        name = line[len(open_marker) :]
-        if not SECTION_RE.match(name):
+        if not SECTION_RE.match(rest):
             raise PlatformError(
                 "unparseable", f"the {what} output has a malformed marker: {clip(line)!r}"
             )
@@ -194,11 +195,12 @@ def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
             raise PlatformError(
                 "unparseable",
                 f"the {what} output of section {current!r} has no end marker before section "
-                f"{name!r}: the output was cut",
+                f"{rest!r}: the output was cut",
             )
-        if name in sections:
-            raise PlatformError("unparseable", f"the {what} output has section {name!r} twice")
-        current, body = name, []
+        if rest in sections:
+            raise PlatformError("unparseable", f"the {what} output has section {rest!r} twice")
+        stray += _stray(text[start : match.start()])
+        current, start = rest, match.end() + 1
     if current is not None:
         how = (
             "the connection closed or the command was killed"
@@ -209,9 +211,20 @@ def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
             "unparseable",
             f"the {what} output ended inside section {current!r} without its end marker: {how}",
         )
+    stray += _stray(text[start:])
     if not sections:
         raise _no_sections(result, what)
     return Answer(sections, tuple(stray), result.exit_status)
+
+
+def _body(text: str, start: int, end: int) -> str:
+    """The lines between a marker line ending before ``start`` and one starting at ``end``."""
+    body = text[start : max(start, end - 1)]
+    return "\n".join(_lines(body)) if "\r" in body else body
+
+
+def _stray(text: str) -> list[str]:
+    return [line for line in _lines(text) if line.strip()] if text.strip() else []
 
 
 def _no_sections(result: Result, what: str) -> PlatformError:
