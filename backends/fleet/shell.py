@@ -81,7 +81,9 @@ Token = Word | Op
 _DOUBLE_PLAIN = re.compile(r'[^"\\$`]+')
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKEN = re.compile(
-    r"(?P<plain>[^\s'\"\\$;&|<>()`#]+)|(?P<space>[ \t\r]+)|(?P<newline>\n)"
+    # a whole word in one step: plain text, or one single-quoted string, then a blank or the end
+    r"(?P<word>[^\s'\"\\$;&|<>()`#]+)(?=[ \t\r\n]|\Z)|(?P<quotedword>'[^']*')(?=[ \t\r\n]|\Z)"
+    r"|(?P<plain>[^\s'\"\\$;&|<>()`#]+)|(?P<space>[ \t\r]+)|(?P<newline>\n)"
     r"|(?P<single>'[^']*')|(?P<double>\"[^\"\\$`]*\")"
     r"|(?P<op>&&|\|\||;;|>>|<<|>&|<&|>\||[;&|<>()])"
 )
@@ -177,7 +179,12 @@ class _Tokenizer:
             if found is not None:  # the common tokens, one regular expression step each
                 kind, value = found.lastgroup, found.group()
                 self.i = found.end()
-                if kind == "plain":
+                if kind == "word" and self.word is None:
+                    self.tokens.append(Word([(False, value)], self.line, plain=value))
+                elif kind == "quotedword" and self.word is None:
+                    self.tokens.append(Word([(False, value[1:-1])], self.line, quoted=True))
+                    self.line += value.count("\n")
+                elif kind in ("plain", "word"):
                     self._lit(value)
                 elif kind == "space":
                     self._end()
@@ -187,7 +194,7 @@ class _Tokenizer:
                     self.line += 1
                 elif kind == "op":
                     self._operator(value)
-                else:  # a quoted string without anything to expand
+                else:  # a quoted string without anything to expand (single or double)
                     self._lit(value[1:-1], True)
                     self.line += value.count("\n")
                 continue
