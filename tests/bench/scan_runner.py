@@ -11,6 +11,7 @@ import json
 import resource
 import sys
 import time
+from typing import Any
 
 from backends.engine.connections import ConnectionPool
 from backends.engine.scan import ScanOptions, scan
@@ -25,7 +26,7 @@ async def main(db: str, concurrency: int) -> dict:  # type: ignore[type-arg]
     store = Store.open(db)
     pool = ConnectionPool(HostKeys(own_known_hosts(store.url)))
     options = ScanOptions(concurrency=concurrency)
-    out = {}
+    out: dict[str, Any] = {}
     memory: dict[str, Recall] = {}
     for phase in ("cold", "warm"):
         start, cpu = time.perf_counter(), time.process_time()
