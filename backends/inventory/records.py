@@ -9,6 +9,9 @@ TRANSPORTS = ("ssh", "winrm", "local")
 OS_FAMILIES = ("linux", "windows")
 CRITICALITIES = ("low", "medium", "high", "critical")
 DEFAULT_PORTS = {"ssh": 22, "winrm": 5985, "local": 0}
+WINRM_HTTPS_PORT = 5986
+# How a WinRM client proves who it is; ntlm is the default. basic needs HTTPS.
+WINRM_AUTHS = ("ntlm", "kerberos", "credssp", "basic")
 
 # Classifications by OS family, in display order (DESIGN.md "Domain").
 CLASSIFICATIONS: dict[str, tuple[str, ...]] = {
@@ -47,9 +50,18 @@ class MachineSpec:
     role: str | None = None
     environment: str | None = None
     criticality: str = "medium"
+    # WinRM only (transport winrm): see :class:`Machine`.
+    winrm_auth: str = "ntlm"
+    winrm_https: bool = False
+    winrm_verify_cert: bool = True
+    winrm_ca_file: str | None = None
 
     def resolved_port(self) -> int:
-        return self.port if self.port is not None else DEFAULT_PORTS[self.transport]
+        if self.port is not None:
+            return self.port
+        if self.transport == "winrm" and self.winrm_https:
+            return WINRM_HTTPS_PORT
+        return DEFAULT_PORTS[self.transport]
 
     def resolved_os(self) -> str:
         if self.os_family is not None:
@@ -84,6 +96,14 @@ class Machine:
     # Missing updates by classification from the last scan: every classification of the
     # machine's OS family is present, 0 where none.
     missing: dict[str, int] = field(default_factory=dict)
+    # WinRM options (transport winrm): authentication (WINRM_AUTHS), HTTPS instead of HTTP,
+    # whether the server's certificate is checked (on unless the operator turned it off for
+    # this machine), and a CA file to check it against instead of the system's CA store.
+    # The password is never here: it comes from the environment, the keyring or a prompt.
+    winrm_auth: str = "ntlm"
+    winrm_https: bool = False
+    winrm_verify_cert: bool = True
+    winrm_ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

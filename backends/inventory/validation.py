@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import re
 
-from backends.inventory.records import CRITICALITIES, OS_FAMILIES, TRANSPORTS, MachineSpec, Tag
+from backends.inventory.records import (
+    CRITICALITIES,
+    OS_FAMILIES,
+    TRANSPORTS,
+    WINRM_AUTHS,
+    MachineSpec,
+    Tag,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9_.@:\[\]-]+$")
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -73,6 +80,38 @@ def check_criticality(value: str) -> str:
     return _choice("criticality", value, CRITICALITIES)
 
 
+def check_winrm_auth(value: str) -> str:
+    return _choice("winrm_auth", value, WINRM_AUTHS)
+
+
+def _winrm_options(
+    transport: str,
+    auth: str | None,
+    https: bool | None,
+    verify_cert: bool | None,
+    ca_file: str | None,
+) -> tuple[str, bool, bool, str | None]:
+    """A spec's WinRM fields (auth, https, verify_cert, ca_file), checked: given only for
+    WinRM machines, and Basic only over HTTPS (it sends the password as it is)."""
+    clean_auth = check_winrm_auth(auth) if auth else None
+    clean_ca = check_text("winrm_ca_file", ca_file)
+    if transport != "winrm":
+        given = (
+            ("winrm_auth", clean_auth),
+            ("winrm_https", "yes" if https else None),
+            ("winrm_verify_cert", "no" if verify_cert is False else None),
+            ("winrm_ca_file", clean_ca),
+        )
+        for field, value in given:
+            if value is not None:
+                raise FieldError(field, value, f"applies to WinRM machines only, not {transport}")
+    if clean_auth == "basic" and not https:
+        raise FieldError(
+            "winrm_auth", "basic", "sends the password as it is: use it only with HTTPS"
+        )
+    return clean_auth or "ntlm", bool(https), verify_cert is not False, clean_ca
+
+
 def check_text(field: str, value: str | None) -> str | None:
     """Free text (user, owner, role, …): stripped, no control characters; empty means unset."""
     if value is None:
@@ -123,17 +162,26 @@ def build_spec(
     role: str | None = None,
     environment: str | None = None,
     criticality: str | None = None,
+    winrm_auth: str | None = None,
+    winrm_https: bool | None = None,
+    winrm_verify_cert: bool | None = None,
+    winrm_ca_file: str | None = None,
 ) -> MachineSpec:
     """Validate every field and build a :class:`MachineSpec`; raises :class:`FieldError`.
 
     Blank strings count as not given; ``address`` falls back to ``name`` only when ``None``.
+    The ``winrm_*`` options are for WinRM machines only (``None``: the default).
     """
     clean_name = check_name(name)
+    clean_transport = check_transport(transport) if transport else "ssh"
+    auth, https, verify_cert, ca_file = _winrm_options(
+        clean_transport, winrm_auth, winrm_https, winrm_verify_cert, winrm_ca_file
+    )
     return MachineSpec(
         name=clean_name,
         address=check_address(clean_name if address is None else address),
         port=check_port(port) if port not in (None, "") else None,
-        transport=check_transport(transport) if transport else "ssh",
+        transport=clean_transport,
         os_family=check_os(os_family) if os_family else None,
         user=check_text("user", user),
         identity_file=check_text("identity", identity_file),
@@ -142,4 +190,8 @@ def build_spec(
         role=check_text("role", role),
         environment=check_text("environment", environment),
         criticality=check_criticality(criticality) if criticality else "medium",
+        winrm_auth=auth,
+        winrm_https=https,
+        winrm_verify_cert=verify_cert,
+        winrm_ca_file=ca_file,
     )
