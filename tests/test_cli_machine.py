@@ -54,7 +54,7 @@ def test_add_list_show_as_json(db_path: Path) -> None:
     human = run_cli("machine", "show", "web-01", db=db_path).stdout
     assert "address:        10.0.0.1:2222" in human and "tags:           env=prod team=web" in human
 
-    where = run_cli("machine", "list", "--where", "TEAM=WEB", db=db_path)
+    where = run_cli("machine", "list", "--match", "TEAM=WEB", db=db_path)
     assert where.stdout.splitlines()[0].split() == [
         "NAME", "ADDRESS", "TRANSPORT", "OS", "ENVIRONMENT", "LAST", "SCAN", "TAGS"
     ]  # fmt: skip

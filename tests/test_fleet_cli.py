@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import signal
@@ -158,3 +159,29 @@ def test_bad_fault_spec_is_a_usage_error(tmp_path: Path) -> None:
         "fleet", "serve", "--machines", "3", "--faults", str(spec), db=tmp_path / "i.db"
     )
     assert result.returncode == 2 and "unknown fault 'explode'" in result.stderr
+
+
+def test_exit_with_stdin_stops_when_the_parent_goes(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHDECK_")}
+    process = subprocess.Popen(
+        [*patchdeck_command(), "--db", str(tmp_path / "inventory.db"), "fleet", "serve",
+         "--machines", "2", "--json", "--exit-with-stdin"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        rows: list[dict[str, object]] = []
+        for line in process.stdout:
+            rows.append(json.loads(line))
+            if rows[-1].get("ready"):
+                break
+        assert rows[-1] == {"ready": True, "machines": 2, "seed": 0, "host": "127.0.0.1"}
+        port = rows[0]["port"]
+        process.stdin.close()  # as when the parent process ends, however it ends
+        assert process.wait(timeout=20) == 0
+        with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+            probe.connect(("127.0.0.1", port))  # the listeners are closed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)

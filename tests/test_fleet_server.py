@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -234,6 +235,26 @@ async def test_shell_session_runs_its_stdin(fleet: Fleet) -> None:
         process.stdin.write_eof()
         result = await asyncio.wait_for(process.wait(), 10)
     assert (result.exit_status, _bytes(result.stdout)) == (4, b"hello\n")
+
+
+async def test_down_refuses_connections_and_holds_its_port() -> None:
+    running = await serve(2, SEED, FaultSpec.from_obj({"machines": {"sim-001": ["down"]}}))
+    try:
+        down = running.machine("sim-001")
+        assert down.faults.names() == ["down"] and down.port > 0
+        with pytest.raises(ConnectionRefusedError):
+            await connect(running, "sim-001")
+        taken = socket.socket()
+        with pytest.raises(OSError):
+            taken.bind((down.host, down.port))  # held: no other program gets the port
+        taken.close()
+        result = await run(running, "sim-000", "true")  # the others answer
+        assert result.exit_status == 0
+    finally:
+        await running.close()
+    free = socket.socket()
+    free.bind((down.host, down.port))  # given back when the fleet stops
+    free.close()
 
 
 async def test_host_keys_are_stable_per_seed() -> None:

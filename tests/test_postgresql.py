@@ -8,11 +8,15 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from backends.inventory.audit import list_audit
+from backends.inventory.errors import QueryError
+from backends.inventory.groups import create_group, delete_group, list_groups, resolve_targets
 from backends.inventory.machines import (
     add_machine,
     get_machine,
@@ -20,6 +24,9 @@ from backends.inventory.machines import (
     list_machines,
     remove_machines,
 )
+from backends.inventory.query import machines_matching
+from backends.inventory.records import ScanReport, Update
+from backends.inventory.scans import record_scans
 from backends.inventory.store import Store
 from backends.inventory.tables import SCHEMA_VERSION
 from backends.inventory.validation import build_spec
@@ -85,3 +92,125 @@ def test_inventory_on_postgresql(pg_url: str) -> None:
     actions = [entry.action for entry in list_audit(store)]
     assert actions == ["machine.add", "machine.import", "machine.import", "machine.remove"]
     assert all(entry.at.tzinfo is not None for entry in list_audit(store))
+
+
+def test_queries_and_groups_on_postgresql(pg_url: str) -> None:
+    """The query language compiles to the same answers on PostgreSQL: case, LIKE escaping,
+    tags, missing counts, ages, and groups resolved through them."""
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE queries")
+    admin.dispose()
+    store = Store(pg_url.rsplit("/", 1)[0] + "/queries")
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    ids = {}
+    for name, tags, owner in (
+        ("web-01", (("Env", "Prod"),), "Alice"),
+        ("web_02", (("env", "stage"),), "50%"),
+        ("webx02", (), None),
+        ("db-01", (("env", "prod"), ("team", "dba")), None),
+    ):
+        spec = build_spec(name=name, address=f"{name}.lan", tags=tags, owner=owner)
+        ids[name] = add_machine(store, spec).id
+    updates = tuple(Update(f"p{i}", f"p{i}", "1", "2", "security") for i in range(2))
+    record_scans(
+        store,
+        [
+            ScanReport(ids["web-01"], now - timedelta(hours=2), True, updates=updates),
+            ScanReport(ids["db-01"], now - timedelta(days=3), True, reboot_pending=True),
+        ],
+    )
+
+    def names(query: str) -> list[str]:
+        return sorted(m.name for m in machines_matching(store, query, now=now))
+
+    assert names("tag.env = prod") == ["db-01", "web-01"]
+    assert names("owner = alice") == ["web-01"]
+    assert names("owner != alice") == ["db-01", "web_02", "webx02"]
+    assert names("owner ~ '50%'") == ["web_02"]
+    assert names("name ~ 'web_*'") == ["web_02"]
+    assert names("name ~ 'web?02'") == ["web_02", "webx02"]
+    assert names("missing.security >= 2 and missing.total = 2") == ["web-01"]
+    assert names("last_scan_age > 1d") == ["db-01", "web_02", "webx02"]
+    assert names("last_scan_age < 3h") == ["web-01"]
+    assert names("reboot_pending = true or reachable = unknown") == ["db-01", "web_02", "webx02"]
+    assert names("criticality >= medium and not tag.team in (dba)") == [
+        "web-01",
+        "web_02",
+        "webx02",
+    ]
+
+    create_group(store, "prod", query="tag.env = prod and missing.total = 0")
+    create_group(store, "pair", machines=["web_02", "web-01"])
+    assert [m.name for m in resolve_targets(store, ["pair", "prod", "web-01"])] == [
+        "web-01",
+        "web_02",
+        "db-01",
+    ]
+    assert {s.group.name: s.count for s in list_groups(store)} == {"pair": 2, "prod": 1}
+    remove_machines(store, ["web-01"])
+    assert {s.group.name: s.count for s in list_groups(store)} == {"pair": 1, "prod": 1}
+    delete_group(store, "pair")
+    with pytest.raises(QueryError):
+        machines_matching(store, "name > x")
+    store.close()
+
+
+def test_deployments_and_plans_on_postgresql(pg_url: str) -> None:
+    """Deployments, their stages and plans (JSON columns, the latest plan's time, cascades)
+    read back the same on PostgreSQL."""
+    from backends.inventory.deployment_options import build_options
+    from backends.inventory.deployments import (
+        create_deployment,
+        delete_deployment,
+        deployment_machines,
+        get_deployment,
+    )
+    from backends.inventory.errors import InUse
+    from backends.inventory.plans import (
+        MachinePlan,
+        PlanCheck,
+        PlanExclusion,
+        PlanItem,
+        get_plan,
+        latest_plan,
+        save_plan,
+    )
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE deployments")
+    admin.dispose()
+    store = Store(pg_url.rsplit("/", 1)[0] + "/deployments")
+    for name in ("web-01", "web-02", "db-01"):
+        add_machine(store, build_spec(name=name, address=f"{name}.lan"))
+    create_group(store, "web", machines=["web-01", "web-02"])
+    options = build_options(exclude=["kernel*"], max_failures="10%", window="1h30m")
+    deployment = create_deployment(store, "nightly", [["db-01"], ["web"]], options)
+    assert get_deployment(store, "nightly") == deployment
+    placed = [(s.stage, s.machine.name) for s in deployment_machines(store, deployment)]
+    assert placed == [(0, "db-01"), (1, "web-01"), (1, "web-02")]
+    with pytest.raises(InUse):
+        delete_group(store, "web")
+
+    db = get_machine(store, "db-01")
+    machine = MachinePlan(
+        db.id,
+        "db-01",
+        0,
+        items=(PlanItem("openssl", "openssl", "3.0.1", "3.0.2", "security", True),),
+        reboot_expected=True,
+        excluded=(PlanExclusion("kernel", "kernel", "matches --exclude kernel*"),),
+        checks=(PlanCheck("disk", True, "/var 2.0 GB free"), PlanCheck("holds", None, "x")),
+        notes=("a note",),
+    )
+    web = get_machine(store, "web-01")
+    broken = MachinePlan(web.id, "web-01", 1, error="scan failed: down", error_kind="unreachable")
+    plan = save_plan(store, deployment.id, [broken, machine])
+    assert plan.machines == (machine, broken)  # by stage, then name
+    assert latest_plan(store, deployment.id) == plan == get_plan(store, plan.id)
+    assert get_deployment(store, "nightly").last_plan_at == plan.created_at
+    delete_deployment(store, "nightly")
+    assert latest_plan(store, deployment.id) is None
+    delete_group(store, "web")
+    store.close()

@@ -1,4 +1,5 @@
-"""The real console in a real terminal (tmux, 80×24): it opens, filters and quits with `q`."""
+"""The real console in a real terminal (tmux, 80×24): dashboard, `:machines`, a filter typed
+in one burst, a mark, a machine's detail, the updates view, and `q`."""
 
 from __future__ import annotations
 
@@ -63,14 +64,26 @@ def test_console_in_a_terminal(tmux: Tmux, store: Store, db_path: Path) -> None:
         "new-session", "-d", "-s", "console", "-x", "80", "-y", "24",
         f"TERM=xterm-256color {command}; echo EXIT $?; sleep 30",
     )  # fmt: skip
-    tmux.wait_for("31 machines")
-    screen = tmux.wait_for("db-01   10.2.0.1:22")
-    assert "web-15" in screen and "q Quit" in screen
+    tmux.wait_for("31 machines")  # the dashboard comes first
+    assert "not assessed" in tmux.wait_for("never scanned   31")
+    tmux("send-keys", "-t", "console", "-l", ":machines")  # typed in one go as well
+    tmux("send-keys", "-t", "console", "Enter")
+    screen = tmux.wait_for("31 machines · by name")
+    assert "db-01" in screen and "web-15" in screen and "q Quit" in screen
     tmux("send-keys", "-t", "console", "-l", "/db")  # typed in one go: no key may be lost
     screen = tmux.wait_for("1 of 31 machines match 'db'")
     assert "web-00" not in screen
     tmux("send-keys", "-t", "console", "Escape")
     tmux.wait_for("31 machines", gone="match")
+    tmux("send-keys", "-t", "console", "Space")  # mark db-01
+    tmux.wait_for("1 marked")
+    tmux("send-keys", "-t", "console", "Up", "Enter")  # its detail
+    screen = tmux.wait_for("Not assessed yet")
+    assert "10.2.0.1:22 (ssh)" in screen
+    tmux("send-keys", "-t", "console", "Escape")  # back to the list
+    tmux.wait_for("31 machines · 1 marked")
+    tmux("send-keys", "-t", "console", "3")  # the updates view
+    tmux.wait_for("no missing update recorded")
     tmux("send-keys", "-t", "console", "q")
     # the console ends, gives the terminal back and exits 0
     tmux.wait_for("EXIT 0", seconds=20)

@@ -19,6 +19,7 @@ def neutralise(value: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
 
 
-def plain(value: object, style: str = "") -> Text:
-    """A ``Text`` cell showing ``value`` literally: no markup, no control sequences."""
-    return Text(neutralise("" if value is None else str(value)), style=style, no_wrap=True)
+def plain(value: object, style: str = "", *, wrap: bool = False) -> Text:
+    """A ``Text`` showing ``value`` literally: no markup, no control sequences. A table cell
+    does not wrap; prose (``wrap=True``) does."""
+    return Text(neutralise("" if value is None else str(value)), style=style, no_wrap=not wrap)

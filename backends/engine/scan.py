@@ -26,7 +26,7 @@ from backends.inventory.scans import (
 )
 from backends.inventory.store import Store
 from backends.inventory.tables import utcnow
-from backends.platforms import linux
+from backends.platforms import linux, windows
 from backends.platforms.records import Assessment, Assessor, PlatformError, Result
 from backends.transports.base import Connection, TransportError
 
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 WRITE_GATHER_SECONDS = 0.1
 # Failures that mean the machine did not answer at all.
 _UNREACHABLE = {"unreachable", "timeout"}
+# Failures before the machine was asked anything: whether it answers is not known.
+_NOT_ASKED = {"no-credentials", "unsupported"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,32 @@ async def drive(assessor: Assessor, connection: Connection) -> Assessment:
             command = assessor.send(Result(output.exit_status, output.stdout, output.stderr))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+
+def _assessor(
+    machine: Machine,
+    options: ScanOptions,
+    policy_hint: Sequence[str],
+    recall: linux.Recall | None,
+) -> Assessor:
+    """Windows machines get the Windows Update search over WinRM; the others the Linux
+    rounds (``--refresh`` means nothing to Windows: its search asks the update service)."""
+    windows_os = machine.os_family == "windows"
+    if windows_os != (machine.transport == "winrm"):
+        how = "over WinRM (--transport winrm)" if windows_os else "over SSH or locally"
+        raise PlatformError(
+            "unsupported",
+            f"{machine.name} is a {machine.os_family} machine: patchdeck assesses it {how}, "
+            f"not over {machine.transport}",
+        )
+    if windows_os:
+        return windows.assess()
+    return linux.assess(
+        refresh=options.refresh,
+        policy_hint=policy_hint,
+        expect=linux.likely_manager(machine.distro, machine.version),
+        recall=recall,
+    )
 
 
 def _updates(assessment: Assessment) -> tuple[Update, ...]:
@@ -99,22 +127,17 @@ async def _scan_one(
     reached = False
     try:
         async with asyncio.timeout(options.timeout):
+            assessor = _assessor(machine, options, policy_hint, recall)
             connection = await pool.get(machine)
             reached = True
             publish(MachineState(None, machine.name, "scanning"))
-            assessor = linux.assess(
-                refresh=options.refresh,
-                policy_hint=policy_hint,
-                expect=linux.likely_manager(machine.distro, machine.version),
-                recall=recall,
-            )
             assessment = await drive(assessor, connection)
     except TransportError as exc:
         await pool.discard(machine.name)
         reachable = reached or exc.kind not in _UNREACHABLE
-        return _failed(machine, exc.kind, str(exc), reachable)
+        return _failed(machine, exc.kind, str(exc), None if exc.kind in _NOT_ASKED else reachable)
     except PlatformError as exc:
-        return _failed(machine, exc.kind, str(exc), True)
+        return _failed(machine, exc.kind, str(exc), True if reached else None)
     except TimeoutError:
         await pool.discard(machine.name)
         reason = f"the scan did not finish within {options.timeout:g} s"

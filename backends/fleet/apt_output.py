@@ -97,7 +97,9 @@ def simulate(machine: Machine, root: bool, dist: bool, quiet: int, binary: str) 
     for pkg in machine.outdated:
         source = pkg.state.source
         names = [name for name, _ in source.binaries]
-        if pkg.held:
+        if pkg is machine.held_source:
+            plan.kept.extend(names)  # apt-mark hold: its binaries depend on one another
+        elif pkg.held:
             plan.deferred.extend(names)
         elif source.new_binaries and not dist:
             plan.kept.extend(names)
@@ -190,7 +192,7 @@ def simulate_install(
                 plan.skipped.append(name)
                 continue
             return _fail(root, binary, f"E: Package '{name}' has no installation candidate\n")
-        if not pkg.outdated or wanted == pkg.version:
+        if not pkg.outdated or wanted == pkg.version or pkg is machine.held_source:
             continue
         b = _Binary(name, arch, pkg.version, wanted or pkg.candidate, pkg.state.suites[-1])
         plan.upgrade.append(b)

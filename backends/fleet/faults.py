@@ -32,6 +32,29 @@ Faults (``_`` may stand for ``-``):
   ``--setopt=exit_on_lock=True`` exits 200).
 - ``repo-failure``: a repository cannot be reached on refresh: apt prints ``W: Failed to fetch …``
   and ``W: Some index files failed to download …`` and exits 0, dnf and yum exit 1, zypper 4.
+- ``down``: nothing answers on the machine's port: the port is held (bound, so no other program
+  takes it) but not listened on, so every connection is refused, as when a machine's sshd is
+  stopped. The machine is still listed and registered like the others.
+- ``wua-error`` (Windows machines only): the Windows Update Agent's search fails with HRESULT
+  0x8024402C (the update server's name cannot be resolved), as on a machine whose WSUS or proxy
+  is misconfigured. Linux machines ignore it.
+- ``full-boot``: /boot is a partition of its own with 40 MB free (old kernels fill it), as
+  ``df`` shows.
+- ``full-var``: /var (the root file system on most kinds) has 200 MB free.
+- ``held-package``: the first binary of the machine's first outdated source package that has
+  more than one (``openssl`` on most kinds) is held: ``apt-mark hold`` on apt machines
+  (``apt-get`` keeps its source back), a ``dnf`` or ``yum versionlock`` entry (the plugin
+  installed; ``check-update`` leaves that package out but lists the rest of its source, as dnf
+  does not resolve dependencies there), a ``zypper`` lock (``list-updates`` leaves its source
+  out; its patches are still needed).
+- ``broken-packages``: the package database is left broken, as by an interrupted install:
+  ``dpkg --audit`` lists the first outdated package's binaries as half configured, ``dnf
+  check`` / ``yum check`` report a duplicate, ``zypper verify`` (as root) wants to fix a
+  dependency.
+
+Windows machines (``win-000`` …, see :mod:`backends.fleet.winrm_server`) take ``refuse-auth``
+(every login gets HTTP 401), ``hang``, ``garbage``, ``drop``, ``slow``, ``down`` and
+``wua-error``; the other faults are about Linux tools and mean nothing to them.
 """
 
 from __future__ import annotations
@@ -53,6 +76,12 @@ FAULTS = (
     "sudo-password",
     "lock",
     "repo-failure",
+    "down",
+    "wua-error",
+    "full-boot",
+    "full-var",
+    "held-package",
+    "broken-packages",
 )
 DEFAULT_SLOW_SECONDS = 2.0
 
@@ -71,6 +100,12 @@ class MachineFaults:
     sudo_password: bool = False
     lock: bool = False
     repo_failure: bool = False
+    down: bool = False
+    wua_error: bool = False
+    full_boot: bool = False
+    full_var: bool = False
+    held_package: bool = False
+    broken_packages: bool = False
 
     def names(self) -> list[str]:
         """The faults set, by spec name."""

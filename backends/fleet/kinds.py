@@ -77,6 +77,7 @@ _COMMON = (
     ("id", "/usr/bin/id"),
     ("whoami", "/usr/bin/whoami"),
     ("hostname", "/usr/bin/hostname"),
+    ("df", "/usr/bin/df"),
     ("sudo", "/usr/bin/sudo"),
     ("sh", "/usr/bin/sh"),
     ("bash", "/usr/bin/bash"),
@@ -91,6 +92,7 @@ _APT = (
     ("apt-cache", "/usr/bin/apt-cache"),
     ("apt", "/usr/bin/apt"),
     ("dpkg", "/usr/bin/dpkg"),
+    ("apt-mark", "/usr/bin/apt-mark"),
 )
 _DNF = (
     *_COMMON,

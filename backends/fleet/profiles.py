@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from backends.fleet.faults import NO_FAULTS, MachineFaults
 from backends.fleet.kinds import KINDS, Kind
 from backends.fleet.repository import SourceState, archive
 
@@ -39,6 +40,17 @@ class Installed:
         return self.index < self.state.top
 
 
+@dataclass(frozen=True, slots=True)
+class Disk:
+    """A mounted file system in 1024-byte blocks: what ``df -P -k`` prints of it."""
+
+    filesystem: str
+    blocks: int
+    used: int
+    available: int
+    mount: str
+
+
 def machine_name(index: int) -> str:
     return f"sim-{index:03d}"
 
@@ -57,9 +69,10 @@ def pick_kind(seed: int, index: int) -> Kind:
 class Machine:
     """A simulated machine's state. Not thread-safe; the fleet runs in one event loop."""
 
-    def __init__(self, seed: int, index: int) -> None:
+    def __init__(self, seed: int, index: int, faults: MachineFaults = NO_FAULTS) -> None:
         self.seed = seed
         self.index = index
+        self.faults = faults  # the state they describe: a full /boot, a held package, …
         self.name = machine_name(index)
         self.kind = pick_kind(seed, index)
         rng = random.Random(f"patchdeck-fleet:{seed}:{index}")
@@ -164,6 +177,64 @@ class Machine:
         if self.reboot_required and self.kind.zypper is not None:
             files["/run/reboot-needed"] = ""
         return files
+
+    @cached_property
+    def held_source(self) -> Installed | None:
+        """The outdated source package one of whose binaries is held (``held-package``): the
+        first with more than one binary, kernels installed side by side aside."""
+        if not self.faults.held_package:
+            return None
+        for pkg in self.outdated:
+            source = pkg.state.source
+            if len(source.binaries) > 1 and not source.new_binaries and not source.multiversion:
+                return pkg
+        return None
+
+    @cached_property
+    def held_names(self) -> tuple[str, ...]:
+        """Binary packages held (``apt-mark hold``), version-locked or locked (zypper)."""
+        pkg = self.held_source
+        return (pkg.state.source.binaries[0][0],) if pkg is not None else ()
+
+    @cached_property
+    def versionlock_plugin(self) -> bool:
+        """dnf/yum: whether the versionlock plugin is installed (always with a held package)."""
+        if self.kind.rpm is None:
+            return False
+        rng = random.Random(f"patchdeck-fleet:{self.seed}:{self.index}:versionlock")
+        return self.faults.held_package or rng.random() < 0.3
+
+    @cached_property
+    def disks(self) -> dict[str, Disk]:
+        """The file system holding /var and the one holding /boot, as ``df`` sees them."""
+        rng = random.Random(f"patchdeck-fleet:{self.seed}:{self.index}:disks")
+        kind = self.kind
+        size = rng.choice((20, 30, 40, 64, 100)) * 1024 * 1024
+        used = int(size * rng.uniform(0.18, 0.65))
+        if kind.rpm is not None:  # xfs on LVM, /boot a partition of its own
+            group = {"rhel": "rhel", "rocky": "rl", "almalinux": "almalinux"}.get(
+                kind.key.split("-")[0], "centos"
+            )
+            root = Disk(f"/dev/mapper/{group}-root", size, used, size - used, "/")
+            boot_used = rng.randrange(180_000, 420_000)
+            boot = Disk("/dev/sda1", 1_038_336, boot_used, 1_038_336 - boot_used, "/boot")
+            var = root
+        elif kind.zypper is not None:  # btrfs with a /var subvolume
+            root = Disk("/dev/sda3", size, used, size - used - 16_384, "/")
+            var = Disk("/dev/sda3", size, used, size - used - 16_384, "/var")
+            boot = root
+        else:  # ext4, 5% reserved for root
+            device = "/dev/vda1" if kind.key.startswith("debian") else "/dev/sda1"
+            root = Disk(device, size, used, size - used - size // 20, "/")
+            var = boot = root
+        if self.faults.full_var:
+            var = Disk(var.filesystem, var.blocks, var.blocks - 204_800, 204_800, var.mount)
+            boot = var if boot.mount == "/" and var.mount == "/" else boot
+        if self.faults.full_boot:
+            blocks = 1_038_336 if kind.rpm is not None else 499_656
+            device = "/dev/sda1" if kind.rpm is not None else "/dev/sda2"
+            boot = Disk(device, blocks, blocks - 40_960, 40_960, "/boot")
+        return {"/var": var, "/boot": boot}
 
     def reset(self) -> None:
         """Forget cached outputs (after the machine's state changed)."""

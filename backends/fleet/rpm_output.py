@@ -54,10 +54,15 @@ def _repo_of(machine: Machine, pkg: Installed) -> str:
 
 
 def _updates(machine: Machine) -> list[_Row]:
+    """What check-update lists: every newer binary, version-locked ones excluded (the
+    versionlock plugin excludes them by name; check-update resolves no dependencies, so the
+    rest of a locked package's source is still listed)."""
+    locked = set(machine.held_names)
     rows = [
         _Row(name, arch, pkg.candidate, _repo_of(machine, pkg))
         for pkg in machine.outdated
         for name, arch in pkg.state.source.binaries
+        if name not in locked
     ]
     return sorted(rows, key=lambda r: (r.name, r.arch))
 
@@ -270,6 +275,8 @@ def _advisory_rows(
                 else advisory.kind
             )
             for name, arch in state.source.binaries:
+                if not installed and name in machine.held_names:
+                    continue  # version-locked: its newer versions are excluded
                 nevra = f"{name}-{state.versions[index]}.{arch}"
                 found.setdefault((nevra, installed), {})[advisory.id] = label
     rows: list[tuple[str, str, str, str]] = []

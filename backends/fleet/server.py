@@ -213,6 +213,7 @@ class Fleet:
         self.seed = seed
         self.machines: tuple[SimulatedMachine, ...] = ()
         self._acceptors: list[asyncssh.SSHAcceptor] = []
+        self._held: list[socket.socket] = []  # ports of machines that are down
         self._connections: set[asyncssh.SSHServerConnection] = set()
 
     def __iter__(self) -> Iterator[SimulatedMachine]:
@@ -235,6 +236,9 @@ class Fleet:
         """Stop listening and close every open connection."""
         for acceptor in self._acceptors:
             acceptor.close()
+        for sock in self._held:
+            sock.close()
+        self._held.clear()
         for conn in list(self._connections):
             conn.close()
         await asyncio.gather(*(a.wait_closed() for a in self._acceptors), return_exceptions=True)
@@ -317,20 +321,23 @@ async def serve(
     )
 
     async def start(index: int) -> SimulatedMachine:
-        machine = Machine(seed, index)
-        machine_faults = spec.for_machine(machine.name, seed)
+        machine_faults = spec.for_machine(machine_name(index), seed)
+        machine = Machine(seed, index, machine_faults)
         sock = _bound_socket(host, base_port + index if base_port else 0)
-        try:
-            acceptor = await asyncssh.listen(
-                sock=sock,
-                options=options,
-                server_host_keys=[keys[index]],
-                server_factory=partial(_Server, fleet, machine, machine_faults),
-            )
-        except BaseException:
-            sock.close()
-            raise
-        fleet._acceptors.append(acceptor)
+        if machine_faults.down:
+            fleet._held.append(sock)  # bound, never listened on: connections are refused
+        else:
+            try:
+                acceptor = await asyncssh.listen(
+                    sock=sock,
+                    options=options,
+                    server_host_keys=[keys[index]],
+                    server_factory=partial(_Server, fleet, machine, machine_faults),
+                )
+            except BaseException:
+                sock.close()
+                raise
+            fleet._acceptors.append(acceptor)
         return SimulatedMachine(
             name=machine.name,
             index=index,

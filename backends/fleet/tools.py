@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from backends.fleet import apt_output, rpm_output, zypper_output
+from backends.fleet import apt_output, health_output, rpm_output, zypper_output
 from backends.fleet.faults import MachineFaults
 from backends.fleet.profiles import Machine
 from backends.fleet.streams import STDOUT, Output
@@ -151,6 +151,10 @@ def _hostname(args: Sequence[str], ctx: Context) -> Output:
     return Output.of(ctx.machine.name + "\n")
 
 
+def _df(args: Sequence[str], ctx: Context) -> Output:
+    return health_output.df(ctx.machine, args)
+
+
 # --- apt --------------------------------------------------------------------------------------
 
 _APT_SHORT = "octaPe"
@@ -250,6 +254,8 @@ def _apt_cache(args: Sequence[str], ctx: Context) -> Output:
 def _dpkg(args: Sequence[str], ctx: Context) -> Output:
     if "--print-architecture" in args:
         return Output.of("amd64\n")
+    if "--audit" in args or "-C" in args:
+        return health_output.dpkg_audit(ctx.machine)
     if "--configure" in args:
         if not ctx.root:
             return Output.of(
@@ -262,6 +268,15 @@ def _dpkg(args: Sequence[str], ctx: Context) -> Output:
         "deinstalling packages [*];\n",
         2,
     )
+
+
+def _apt_mark(args: Sequence[str], ctx: Context) -> Output:
+    words = [a for a in args if not a.startswith("-")]
+    if words[:1] == ["showhold"]:
+        return health_output.apt_showhold(ctx.machine)
+    if not words:
+        return Output.of("", "E: No operation specified\n", 100)
+    return Output.of("", f"E: apt-mark {words[0]}: not simulated by patchdeck's fleet\n", 100)
 
 
 # --- dnf, yum, rpm, needs-restarting ----------------------------------------------------------
@@ -317,6 +332,10 @@ def _dnf(args: Sequence[str], ctx: Context, binary: str = "dnf") -> Output:
         return rpm_output.makecache(
             m, ctx.root, quiet, ctx.faults.lock, ctx.faults.repo_failure, exit_on_lock
         )
+    if command == "check":
+        return health_output.rpm_check(m, yum)
+    if command == "versionlock" and m.versionlock_plugin and rest[:1] in ([], ["list"]):
+        return health_output.versionlock_list(m, yum)
     if command == "needs-restarting" and not yum:
         return rpm_output.needs_restarting(m, bool(parsed.flags & {"r", "reboothint"}))
     if command == "repoquery" and not yum:
@@ -411,6 +430,11 @@ def _zypper(args: Sequence[str], ctx: Context) -> Output:
         return zypper_output.patch_check(m, xml)
     if command == "needs-rebooting":
         return zypper_output.needs_rebooting(m, xml)
+    if command in ("verify", "ve"):
+        dry_run = "dry-run" in parsed.flags
+        return health_output.zypper_verify(m, ctx.root, dry_run)
+    if command in ("locks", "ll", "lock-list"):
+        return health_output.zypper_locks(m)
     if command in ("refresh", "ref"):
         return zypper_output.refresh(m, ctx.root, xml, ctx.faults.lock, ctx.faults.repo_failure)
     if command in ("patch", "update", "up", "install", "in"):
@@ -434,6 +458,8 @@ TOOLS: dict[str, Tool] = {
     "apt-cache": _apt_cache,
     "apt": _apt,
     "dpkg": _dpkg,
+    "apt-mark": _apt_mark,
+    "df": _df,
     "dnf": _dnf,
     "yum": _yum,
     "needs-restarting": _needs_restarting,

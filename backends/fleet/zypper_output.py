@@ -69,7 +69,7 @@ def list_updates(machine: Machine, xml: bool, quiet: bool) -> Output:
         (
             (name, arch, pkg)
             for pkg in machine.outdated
-            if not pkg.state.source.multiversion
+            if not pkg.state.source.multiversion and pkg is not machine.held_source
             for name, arch in pkg.state.source.binaries
         ),
         key=lambda item: item[0],

@@ -43,6 +43,10 @@ def _spec_columns(spec: MachineSpec) -> dict[str, Any]:
         "role": spec.role,
         "environment": spec.environment,
         "criticality": spec.criticality,
+        "winrm_auth": spec.winrm_auth,
+        "winrm_https": spec.winrm_https,
+        "winrm_verify_cert": spec.winrm_verify_cert,
+        "winrm_ca_file": spec.winrm_ca_file,
     }
 
 
@@ -78,6 +82,10 @@ def _to_record(row: Row[Any], tags: Sequence[Tag], found: dict[str, int]) -> Mac
         reachable=row.reachable,
         tags=tuple(tags),
         missing=missing,
+        winrm_auth=row.winrm_auth or "ntlm",
+        winrm_https=bool(row.winrm_https),
+        winrm_verify_cert=row.winrm_verify_cert is not False,
+        winrm_ca_file=row.winrm_ca_file,
     )
 
 
@@ -141,6 +149,16 @@ def get_machine(store: Store, name: str) -> Machine:
     return found[0]
 
 
+def get_machines(store: Store, ids: Sequence[int]) -> list[Machine]:
+    """The machines with these database ids (those that still exist), by name."""
+    found: list[Machine] = []
+    with store.read() as session:
+        conn = session.connection()
+        for chunk in chunks(list(dict.fromkeys(ids))):
+            found.extend(_select(conn, MACHINE.c.id.in_(chunk)))
+    return sorted(found, key=lambda m: m.name)
+
+
 def add_machine(store: Store, spec: MachineSpec) -> Machine:
     """Add one machine; :class:`AlreadyExists` if the name is taken."""
     now = utcnow()
@@ -161,6 +179,36 @@ def add_machine(store: Store, spec: MachineSpec) -> Machine:
     return get_machine(store, spec.name)
 
 
+def update_machine(store: Store, machine_id: int, spec: MachineSpec) -> Machine:
+    """Replace what the operator said about machine ``machine_id`` (name, address, tags, …);
+    what scans found is kept. :class:`AlreadyExists` if the new name is another machine's."""
+    now = utcnow()
+    with store.write() as session:
+        conn = session.connection()
+        old = conn.execute(select(MACHINE.c.name).where(MACHINE.c.id == machine_id)).scalar()
+        if old is None:
+            raise NotFound("machine", [f"#{machine_id}"])
+        other = conn.execute(
+            select(MACHINE.c.id).where(MACHINE.c.name == spec.name, MACHINE.c.id != machine_id)
+        ).first()
+        if other is not None:
+            raise AlreadyExists("machine", spec.name)
+        conn.execute(
+            MACHINE.update()
+            .where(MACHINE.c.id == machine_id)
+            .values(**_spec_columns(spec), updated_at=now)
+        )
+        conn.execute(delete(TAG).where(TAG.c.machine_id == machine_id))
+        if spec.tags:
+            conn.execute(
+                TAG.insert(),
+                [{"machine_id": machine_id, "key": k, "value": v} for k, v in spec.tags],
+            )
+        renamed = f" (was {old})" if old != spec.name else ""
+        audit.record(session, "machine.edit", [spec.name], _describe(spec) + renamed)
+    return get_machine(store, spec.name)
+
+
 def _describe(spec: MachineSpec) -> str:
     where = f"{spec.user + '@' if spec.user else ''}{spec.address}:{spec.resolved_port()}"
     return f"{spec.transport} {where}"
@@ -178,6 +226,10 @@ _SPEC_COLUMNS = (
     "role",
     "environment",
     "criticality",
+    "winrm_auth",
+    "winrm_https",
+    "winrm_verify_cert",
+    "winrm_ca_file",
 )
 
 

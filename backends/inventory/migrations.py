@@ -33,8 +33,26 @@ def _v2_updates_digest(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE machine ADD COLUMN updates_digest VARCHAR(64)"))
 
 
+def _v3_winrm_options(conn: Connection) -> None:
+    """Schema 3: a Windows machine's WinRM options (authentication, HTTPS, certificate check,
+    CA file); NULL in every existing row, which reads as the defaults."""
+    for column in (
+        "winrm_auth VARCHAR(16)",
+        "winrm_https BOOLEAN",
+        "winrm_verify_cert BOOLEAN",
+        "winrm_ca_file VARCHAR",
+    ):
+        conn.execute(text(f"ALTER TABLE machine ADD COLUMN {column}"))
+
+
+def _v4_plans(conn: Connection) -> None:
+    """Schema 4: what a plan holds per machine (the new table ``plan_machine``, made by
+    ``create_all`` after the steps) and the version each planned update replaces."""
+    conn.execute(text("ALTER TABLE plan_item ADD COLUMN installed_version VARCHAR"))
+
+
 # version -> the step that brings an inventory from version - 1 to it.
-STEPS: dict[int, Step] = {2: _v2_updates_digest}
+STEPS: dict[int, Step] = {2: _v2_updates_digest, 3: _v3_winrm_options, 4: _v4_plans}
 
 
 def migrate(conn: Connection) -> int:

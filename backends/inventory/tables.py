@@ -16,7 +16,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # Bump with a step in migrations.py whenever a table or column changes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -96,6 +96,12 @@ class MachineRow(SQLModel, table=True):
     reachable: bool | None = None
     # A digest of the updates last recorded (schema 2): an unchanged re-scan rewrites nothing.
     updates_digest: str | None = Field(default=None, max_length=64)
+    # WinRM connection options (schema 3); NULL means the default (ntlm, http, certificates
+    # checked, the system's CA store).
+    winrm_auth: str | None = Field(default=None, max_length=16)  # ntlm|kerberos|credssp|basic
+    winrm_https: bool | None = None
+    winrm_verify_cert: bool | None = None
+    winrm_ca_file: str | None = None
     created_at: datetime | None = _when()
     updated_at: datetime | None = _when()
 
@@ -197,8 +203,29 @@ class PlanRow(SQLModel, table=True):
     created_by: str | None = None
 
 
+class PlanMachineRow(SQLModel, table=True):
+    """One machine's part in a plan (schema 4): its stage, whether a reboot is expected, why it
+    could not be planned (unreachable, scan or pre-flight failed), the updates the filters left
+    out and why, and the pre-flight checks. Its updates are ``plan_item`` rows."""
+
+    __tablename__ = "plan_machine"
+    __table_args__ = (UniqueConstraint("plan_id", "machine_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = _parent("plan")
+    machine_id: int = _parent("machine")
+    stage: int = 0
+    reboot_expected: bool = False
+    error: str | None = None
+    error_kind: str | None = Field(default=None, max_length=32)
+    excluded: list[dict[str, str]] = _json()  # {"id", "name", "reason"}
+    checks: list[dict[str, Any]] = _json()  # {"check", "ok" (true|false|null), "detail"}
+    notes: list[str] = _json()
+
+
 class PlanItemRow(SQLModel, table=True):
-    """One update pinned for one machine in a plan (or a reboot-only entry with no update)."""
+    """One update pinned for one machine in a plan: the platform id and the exact version
+    (``version``) a run installs, the version it replaces (``installed_version``, schema 4),
+    and whether it is likely to need a reboot (``reboot_expected``)."""
 
     __tablename__ = "plan_item"
     id: int | None = Field(default=None, primary_key=True)
@@ -208,6 +235,7 @@ class PlanItemRow(SQLModel, table=True):
     platform_id: str | None = None
     name: str | None = None
     version: str | None = None
+    installed_version: str | None = None
     classification: str | None = Field(default=None, max_length=32)
     reboot_expected: bool = False
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """Shell text for ``sh -c`` on the machine. ``privileged`` commands need root: the engine
-    runs them through ``sudo -n`` for other users. Every script sets ``LC_ALL=C`` itself."""
+    """Shell text for ``sh -c`` on a Linux machine (every script sets ``LC_ALL=C`` itself), or
+    a PowerShell script for a Windows one. ``privileged`` commands need root: the engine runs
+    them through ``sudo -n`` for other users (WinRM runs everything as the account logged in)."""
 
     script: str
     privileged: bool = False

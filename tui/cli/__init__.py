@@ -7,10 +7,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from backends.inventory.errors import InventoryError
-from tui.cli import fleet, machine, scan
+from backends.inventory.errors import InventoryError, QueryError
+from tui.cli import demo, deployment, fleet, group, machine, scan
+from tui.cli.console import open_console
 from tui.cli.context import Context
 from tui.cli.exits import INTERRUPTED, OK, USAGE, CliError
+from tui.cli.queries import print_query_error
+from tui.settings import SettingsError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,34 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="an extra known_hosts file to trust (also $PATCHDECK_KNOWN_HOSTS)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser("demo", help="open the console on a throwaway demo inventory")
-    demo.set_defaults(func=_demo)
+    demo.register(commands)
     machine.register(commands)
     scan.register(commands)
+    group.register(commands)
+    deployment.register(commands)
     fleet.register(commands)
     return parser
-
-
-def _console(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.app import run_console  # Textual loads only when the console opens
-
-    ctx.store()  # a bad --db is reported here, before the screen is taken over
-    return run_console(ctx.url)
-
-
-def _demo(args: argparse.Namespace, ctx: Context) -> int:
-    import tempfile
-    from pathlib import Path
-
-    from tui.app import run_console
-
-    with tempfile.TemporaryDirectory(prefix="patchdeck-demo-") as folder:
-        demo = Context(db=str(Path(folder) / "demo.db"))
-        demo.store()
-        try:
-            return run_console(demo.url)
-        finally:
-            demo.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,12 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         ctx.db, ctx.known_hosts = args.db, args.known_hosts
-        handler = getattr(args, "func", _console)
+        handler = getattr(args, "func", open_console)
         return int(handler(args, ctx))
     except CliError as exc:
         print(f"patchdeck: {exc}" if not str(exc).startswith("patchdeck") else exc, file=sys.stderr)
         return exc.code
-    except InventoryError as exc:
+    except QueryError as exc:  # the query, carets under the bad token, the message
+        print_query_error(exc)
+        return USAGE
+    except (InventoryError, SettingsError) as exc:
         print(f"patchdeck: {exc}", file=sys.stderr)
         return USAGE
     except KeyboardInterrupt:

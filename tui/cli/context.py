@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from backends.inventory.location import inventory_url, own_known_hosts
 from backends.inventory.store import Store
+from tui.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from backends.transports.known_hosts import HostKeys
@@ -19,6 +20,7 @@ class Context:
     db: str | None = None
     known_hosts: str | None = None
     _store: Store | None = field(default=None, repr=False)
+    _settings: Settings | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -28,6 +30,13 @@ class Context:
         if self._store is None:
             self._store = Store(self.url)
         return self._store
+
+    def settings(self) -> Settings:
+        """The config file and ``PATCHDECK_*`` variables, read on first use (only the commands
+        that use a setting read them, so a broken file does not stop ``machine list``)."""
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
 
     def known_hosts_files(self) -> list[Path]:
         """patchdeck's own known_hosts, then ``--known-hosts`` or ``$PATCHDECK_KNOWN_HOSTS``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 OK = 0
 NOT_ALL_SUCCEEDED = 1
+FAILED = 1  # the command could not do its work (the demo's fleet did not start)
 USAGE = 2
 DECLINED = 3
 INTERRUPTED = 130

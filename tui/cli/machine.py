@@ -17,12 +17,19 @@ from backends.inventory.machines import (
     remove_machines,
     unknown_names,
 )
-from backends.inventory.records import CRITICALITIES, OS_FAMILIES, TRANSPORTS, Machine
+from backends.inventory.query import machines_matching
+from backends.inventory.records import (
+    CRITICALITIES,
+    OS_FAMILIES,
+    TRANSPORTS,
+    WINRM_AUTHS,
+    Machine,
+)
 from backends.inventory.validation import FieldError, build_spec, check_tag
 from tui.cli.confirm import confirm
 from tui.cli.context import Context
 from tui.cli.exits import NOT_ALL_SUCCEEDED, OK, CliError
-from tui.cli.output import age, json_line, machine_json, table
+from tui.cli.output import age, json_line, machine_json, table, winrm_summary
 from tui.safe import neutralise
 
 
@@ -43,6 +50,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add.add_argument("--role", metavar="R")
     add.add_argument("--environment", metavar="E")
     add.add_argument("--criticality", choices=CRITICALITIES, default="medium")
+    winrm = add.add_argument_group("WinRM (--transport winrm)")
+    winrm.add_argument(
+        "--winrm-auth", choices=WINRM_AUTHS, help="how to log in (default: ntlm); basic needs HTTPS"
+    )
+    winrm.add_argument(
+        "--winrm-https", action="store_true", help="HTTPS instead of HTTP (port default 5986)"
+    )
+    winrm.add_argument(
+        "--winrm-ca-file", metavar="FILE", help="check the server's certificate against this CA"
+    )
+    winrm.add_argument(
+        "--winrm-no-verify",
+        action="store_true",
+        help="do not check the server's certificate (anyone on the path could pose as it)",
+    )
     add.set_defaults(func=_add)
 
     imp = verbs.add_parser("import", help="add or update machines from a file (all or nothing)")
@@ -51,7 +73,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     imp.set_defaults(func=_import)
 
     lst = verbs.add_parser("list", help="list machines")
-    lst.add_argument("--where", metavar="TEXT", help="plain-text match on name, address and tags")
+    lst.add_argument(
+        "--where",
+        metavar="Q",
+        help="only machines this query matches, e.g. 'os = linux and missing.security > 0' "
+        "(see docs/query-language.md)",
+    )
+    lst.add_argument("--match", metavar="TEXT", help="plain-text match on name, address and tags")
     lst.add_argument("--json", action="store_true", help="one JSON object per line")
     lst.set_defaults(func=_list)
 
@@ -87,11 +115,17 @@ def _add(args: argparse.Namespace, ctx: Context) -> int:
             role=args.role,
             environment=args.environment,
             criticality=args.criticality,
+            winrm_auth=args.winrm_auth,
+            winrm_https=args.winrm_https or None,
+            winrm_verify_cert=False if args.winrm_no_verify else None,
+            winrm_ca_file=args.winrm_ca_file,
         )
     except FieldError as exc:
         raise CliError(str(exc)) from None
     machine = add_machine(ctx.store(), spec)
     print(f"added {machine.name} ({machine.transport} {machine.address}:{machine.port})")
+    if machine.transport == "winrm" and not machine.winrm_verify_cert:
+        print(f"warning: {machine.name}'s certificate will not be checked", file=sys.stderr)
     return OK
 
 
@@ -114,14 +148,23 @@ def _import(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _list(args: argparse.Namespace, ctx: Context) -> int:
-    machines = list_machines(ctx.store(), args.where)
+    store = ctx.store()
+    if args.where is None:
+        machines = list_machines(store, args.match)
+    else:
+        machines = machines_matching(store, args.where)
+        if args.match:
+            keep = {m.id for m in list_machines(store, args.match)}
+            machines = [m for m in machines if m.id in keep]
     if args.json:
         for machine in machines:
             json_line(machine_json(machine))
         return OK
     if not machines:
         print(
-            "no machines" if args.where else "no machines yet: add one with `patchdeck machine add`"
+            "no machines match"
+            if args.where or args.match
+            else "no machines yet: add one with `patchdeck machine add`"
         )
         return OK
     table(
@@ -169,6 +212,7 @@ def _facts(m: Machine) -> list[tuple[str, str]]:
         ("os", " ".join(filter(None, (m.os_family, m.distro, m.version)))),
         ("user", text(m.user)),
         ("identity", text(m.identity_file)),
+        *([("winrm", winrm_summary(m))] if m.transport == "winrm" else []),
         ("owner", text(m.owner)),
         ("role", text(m.role)),
         ("environment", text(m.environment)),
@@ -200,33 +244,24 @@ def _remove(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _trust(args: argparse.Namespace, ctx: Context) -> int:
-    from backends.engine.connections import endpoint_of
     from backends.transports.base import TransportError
-    from backends.transports.known_hosts import fingerprint
-    from backends.transports.ssh import fetch_host_key
+    from tui.trust import NoHostKey, fetch_presented_key, trust_key
 
     machine = get_machine(ctx.store(), args.name)
-    if machine.transport != "ssh":
-        raise CliError(f"{machine.name} uses {machine.transport}, which has no SSH host key")
-    endpoint = endpoint_of(machine)
     keys = ctx.host_keys()
     try:
-        key = asyncio.run(fetch_host_key(endpoint))
+        presented = asyncio.run(fetch_presented_key(machine, keys))
+    except NoHostKey as exc:
+        raise CliError(str(exc)) from None
     except TransportError as exc:
         raise CliError(str(exc), NOT_ALL_SUCCEEDED) from None
-    where = f"{machine.address}:{machine.port}"
-    print(f"{machine.name} ({where}) presents {key.get_algorithm()} key {fingerprint(key)}")
-    known = keys.trusted(machine.address, machine.address, machine.port)
-    if key in known:
+    print(presented.describe())
+    if presented.trusted:
         print("this key is already trusted")
         return OK
-    if known:
-        print(
-            "WARNING: this is NOT the key recorded for this host before "
-            f"({', '.join(fingerprint(k) for k in known)}): trust it only if the machine "
-            "was reinstalled or its keys were replaced on purpose"
-        )
+    warning = presented.warning()
+    if warning:
+        print(warning)
     confirm(f"Trust this key for {machine.name}?", args.yes)
-    keys.record(machine.address, machine.port, key)
-    print(f"trusted; recorded in {keys.own}")
+    print(f"trusted; recorded in {trust_key(presented, keys)}")
     return OK

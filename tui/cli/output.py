@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from backends.inventory.records import Machine
+from tui.format import age as age
 from tui.safe import neutralise
 
 
@@ -47,18 +48,31 @@ def machine_json(machine: Machine) -> dict[str, Any]:
         "reboot_pending": machine.reboot_pending,
         "reachable": machine.reachable,
         "missing": dict(machine.missing),
+        "winrm": winrm_json(machine),
     }
 
 
-def age(when: datetime | None, now: datetime | None = None) -> str:
-    """A short age: ``45s``, ``12m``, ``3h``, ``5d``; ``never`` for no time."""
-    if when is None:
-        return "never"
-    seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+def winrm_json(machine: Machine) -> dict[str, Any] | None:
+    """A WinRM machine's connection options (``None`` for other transports)."""
+    if machine.transport != "winrm":
+        return None
+    return {
+        "auth": machine.winrm_auth,
+        "https": machine.winrm_https,
+        "verify_cert": machine.winrm_verify_cert,
+        "ca_file": machine.winrm_ca_file,
+    }
+
+
+def winrm_summary(machine: Machine) -> str:
+    """``ntlm over http``, ``basic over https, CA /etc/…``, ``… certificate NOT checked``."""
+    scheme = "https" if machine.winrm_https else "http"
+    text = f"{machine.winrm_auth} over {scheme}"
+    if machine.winrm_https and not machine.winrm_verify_cert:
+        text += ", certificate NOT checked"
+    elif machine.winrm_https and machine.winrm_ca_file:
+        text += f", certificate checked against {machine.winrm_ca_file}"
+    return text
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], out: TextIO | None = None) -> None:

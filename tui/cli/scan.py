@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from backends.engine.defaults import SCAN_CONCURRENCY, SCAN_TIMEOUT
-from backends.inventory.errors import NotFound
+from backends.inventory.groups import resolve_targets
 from backends.inventory.machines import get_machine, list_machines
+from backends.inventory.query import machines_matching
 from backends.inventory.records import CLASSIFICATIONS, Machine, Update
 from backends.inventory.scans import machine_updates
 from tui.cli.context import Context
@@ -18,14 +21,28 @@ from tui.cli.output import json_line, table
 
 if TYPE_CHECKING:
     from backends.engine.events import Event, ScanSummary
+    from backends.engine.scan import ScanOptions
 
 ALL_CLASSIFICATIONS = tuple(dict.fromkeys(c for cs in CLASSIFICATIONS.values() for c in cs))
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sc = commands.add_parser("scan", help="find out which updates machines are missing")
-    sc.add_argument("targets", nargs="*", metavar="NAME", help="machines (default: all)")
-    sc.add_argument("--concurrency", type=int, default=SCAN_CONCURRENCY, metavar="N")
+    sc.add_argument(
+        "targets", nargs="*", metavar="NAME", help="machines and groups (default: all machines)"
+    )
+    sc.add_argument(
+        "--where",
+        metavar="Q",
+        help="only machines this query matches (of those named, or of all), "
+        "e.g. 'last_scan_age > 24h' (see docs/query-language.md)",
+    )
+    sc.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help=f"machines at once (default: the settings' concurrency, else {SCAN_CONCURRENCY})",
+    )
     sc.add_argument("--timeout", type=float, default=SCAN_TIMEOUT, metavar="SECONDS")
     sc.add_argument("--refresh", action="store_true", help="refresh package metadata first")
     sc.add_argument(
@@ -72,19 +89,87 @@ def summary_json(name: str, summary: ScanSummary) -> dict[str, Any]:
     }
 
 
-def _targets(ctx: Context, names: list[str]) -> list[Machine]:
-    machines = list_machines(ctx.store())
-    if not names:
-        return machines
-    by_name = {m.name: m for m in machines}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise NotFound("machine", unknown)
-    return [by_name[n] for n in dict.fromkeys(names)]
+def _targets(ctx: Context, names: list[str], where: str | None) -> list[Machine]:
+    """The named machines and groups' machines (all machines when none are named), narrowed
+    to those ``where`` matches."""
+    store = ctx.store()
+    if where is not None:
+        matching = machines_matching(store, where)
+        if not names:
+            return matching
+        keep = {m.id for m in matching}
+        return [m for m in resolve_targets(store, names) if m.id in keep]
+    return resolve_targets(store, names) if names else list_machines(store)
 
 
 def _scan(args: argparse.Namespace, ctx: Context) -> int:
+    from backends.engine.scan import ScanOptions
+
+    # --concurrency wins when given; else the settings (config file, $PATCHDECK_CONCURRENCY).
+    concurrency = args.concurrency if args.concurrency is not None else ctx.settings().concurrency
+    if concurrency < 1:
+        raise CliError(f"--concurrency: {concurrency} is not a positive number")
+    machines = _targets(ctx, args.targets, args.where)
+    if not machines and (args.targets or args.where is not None):
+        print("nothing to scan: no machine matches", file=sys.stderr)
+        return OK
+    if not machines:
+        raise CliError("no machines to scan: add some with `patchdeck machine add`")
+
+    def print_json(name: str, summary: ScanSummary) -> None:
+        json_line(summary_json(name, summary))
+        sys.stdout.flush()
+
+    results = run_scan(
+        ctx,
+        machines,
+        ScanOptions(concurrency, args.timeout, args.refresh),
+        accept_new_host_keys=args.accept_new_host_keys,
+        progress=not args.json,
+        on_done=print_json if args.json else None,
+    )
+    if not args.json:
+        _print_summary(machines, results)
+    return OK if all(s.ok for s in results.values()) else NOT_ALL_SUCCEEDED
+
+
+def run_scan(
+    ctx: Context,
+    machines: list[Machine],
+    options: ScanOptions,
+    *,
+    accept_new_host_keys: bool = False,
+    progress: bool = True,
+    on_done: Callable[[str, ScanSummary], None] | None = None,
+) -> dict[str, ScanSummary]:
+    """Scan ``machines`` with a live progress line on stderr (when it is a terminal and
+    ``progress``), calling ``on_done`` as each machine's result is recorded."""
     # The engine (asyncssh, the platforms) loads only when a scan runs.
+    from backends.engine.connections import ConnectionPool
+    from backends.engine.scan import scan
+
+    pool = ConnectionPool(ctx.host_keys(accept_new_host_keys))
+
+    with scan_progress(len(machines), progress, on_done) as publish:
+
+        async def go() -> dict[str, ScanSummary]:
+            try:
+                return await scan(ctx.store(), machines, publish, pool, options)
+            finally:
+                await pool.close_all()
+
+        return asyncio.run(go())
+
+
+@contextmanager
+def scan_progress(
+    total: int,
+    enabled: bool = True,
+    on_done: Callable[[str, ScanSummary], None] | None = None,
+) -> Iterator[Callable[[Event], None]]:
+    """A live progress line on stderr (``scanning ━━━━  12/40  1 failed  0:00:03``), shown
+    when ``enabled`` and stderr is a terminal, for as long as the block runs. Yields the
+    ``publish`` callback to hand the engine; ``on_done`` is called as each scan is recorded."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -94,31 +179,20 @@ def _scan(args: argparse.Namespace, ctx: Context) -> int:
         TimeElapsedColumn,
     )
 
-    from backends.engine.connections import ConnectionPool
     from backends.engine.events import ScanDone
-    from backends.engine.scan import ScanOptions, scan
 
-    if args.concurrency < 1:
-        raise CliError(f"--concurrency: {args.concurrency} is not a positive number")
-    machines = _targets(ctx, args.targets)
-    if not machines:
-        raise CliError("no machines to scan: add some with `patchdeck machine add`")
-    options = ScanOptions(args.concurrency, args.timeout, args.refresh)
-    pool = ConnectionPool(ctx.host_keys(args.accept_new_host_keys))
     console = Console(stderr=True)
-    show_progress = not args.json and console.is_terminal
-
-    progress = Progress(
+    display = Progress(
         TextColumn("scanning"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"),
         TimeElapsedColumn(),
         console=console,
-        disable=not show_progress,
+        disable=not (enabled and console.is_terminal),
         transient=True,
     )
-    task = progress.add_task("scan", total=len(machines), failed=0)
+    task = display.add_task("scan", total=total, failed=0)
     failed = 0
 
     def publish(event: Event) -> None:
@@ -126,22 +200,12 @@ def _scan(args: argparse.Namespace, ctx: Context) -> int:
         if not isinstance(event, ScanDone):
             return
         failed += not event.summary.ok
-        progress.update(task, advance=1, failed=failed)
-        if args.json:
-            json_line(summary_json(event.machine, event.summary))
-            sys.stdout.flush()
+        display.update(task, advance=1, failed=failed)
+        if on_done is not None:
+            on_done(event.machine, event.summary)
 
-    async def go() -> dict[str, ScanSummary]:
-        try:
-            return await scan(ctx.store(), machines, publish, pool, options)
-        finally:
-            await pool.close_all()
-
-    with progress:
-        results = asyncio.run(go())
-    if not args.json:
-        _print_summary(machines, results)
-    return OK if all(s.ok for s in results.values()) else NOT_ALL_SUCCEEDED
+    with display:
+        yield publish
 
 
 def _print_summary(machines: list[Machine], results: dict[str, ScanSummary]) -> None:

@@ -1,0 +1,1 @@
+"""Small screens over a view: confirmations, forms, prompts."""

@@ -1,0 +1,1 @@
+"""The console's views and the screens they open."""
