@@ -10,7 +10,7 @@ bind processor: once for a constant, per row for the rest.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam
@@ -41,7 +41,9 @@ def insert_rows(
     fixed = []
     for process, value in zip(processors[len(columns) :], constants.values(), strict=True):
         fixed.append(process(value) if process is not None else value)
-    row_processors = [(i, p) for i, p in enumerate(processors[: len(columns)]) if p is not None]
+    row_processors = [
+        (i, _remembering(p)) for i, p in enumerate(processors[: len(columns)]) if p is not None
+    ]
 
     def prepared(row: Sequence[Any]) -> list[Any]:
         values = [*row, *fixed]
@@ -61,6 +63,23 @@ def insert_rows(
     else:
         params = [dict(zip(names, prepared(row), strict=True)) for row in rows]
     conn.exec_driver_sql(sql, params)
+
+
+def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` that converts each distinct hashable value once per call of insert_rows:
+    the rows of one batch repeat few values (no advisories, the same flags)."""
+    seen: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            result = seen[value] = process(value)
+            return result
+        except TypeError:  # unhashable (a list): convert it every time
+            return process(value)
+
+    return converted
 
 
 _COMPILED: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}

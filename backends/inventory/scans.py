@@ -107,7 +107,7 @@ def record_scans(
                     u.available,
                     u.classification,
                     u.severity,
-                    list(u.advisories),
+                    u.advisories,
                     u.source,
                     u.reboot_likely,
                 )
