@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from backends.engine.commands import run_rounds
 from backends.engine.connections import ConnectionPool
 from backends.engine.defaults import SCAN_CONCURRENCY, SCAN_TIMEOUT
 from backends.engine.events import MachineState, Publish, ScanDone, ScanSummary
@@ -27,8 +28,8 @@ from backends.inventory.scans import (
 from backends.inventory.store import Store
 from backends.inventory.tables import utcnow
 from backends.platforms import linux, windows
-from backends.platforms.records import Assessment, Assessor, PlatformError, Result
-from backends.transports.base import Connection, TransportError
+from backends.platforms.records import Assessment, Assessor, PlatformError
+from backends.transports.base import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +46,6 @@ class ScanOptions:
     concurrency: int = SCAN_CONCURRENCY
     timeout: float = SCAN_TIMEOUT
     refresh: bool = False
-
-
-async def drive(assessor: Assessor, connection: Connection) -> Assessment:
-    """Run a platform's commands on ``connection`` until it has its answer."""
-    command = next(assessor)
-    while True:
-        output = await connection.run(
-            command.script, privileged=command.privileged, timeout=command.timeout
-        )
-        try:
-            command = assessor.send(Result(output.exit_status, output.stdout, output.stderr))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
 
 
 def _assessor(
@@ -131,7 +119,7 @@ async def _scan_one(
             connection = await pool.get(machine)
             reached = True
             publish(MachineState(None, machine.name, "scanning"))
-            assessment = await drive(assessor, connection)
+            assessment = await run_rounds(assessor, connection)
     except TransportError as exc:
         await pool.discard(machine.name)
         reachable = reached or exc.kind not in _UNREACHABLE

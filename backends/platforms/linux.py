@@ -85,13 +85,8 @@ class Recall:
     def get(
         self, kind: str, outputs: Sequence[SectionOutput | None], compute: Callable[[], T]
     ) -> T:
-        key = _digest(outputs)
-        seen = self._seen.get(kind)
-        if seen is not None and seen[0] == key:
-            return cast(T, seen[1])
-        value = compute()
-        self._seen[kind] = (key, value)
-        return value
+        """``compute()``, or its value from last time if ``outputs`` repeat last time's."""
+        return self.keyed(kind, _digest(outputs), compute)
 
     def keyed(self, kind: str, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, or its value from last time if ``key`` equals last time's."""
