@@ -42,8 +42,9 @@ class Sshd:
             self.process.wait(10)
 
 
-def start_sshd(folder: Path) -> Sshd:
-    sshd = require_tool("sshd", "openssh-server")
+def write_sshd_files(folder: Path) -> tuple[int, Path]:
+    """Host key, client key, authorized_keys and an sshd_config on a free loopback port in
+    ``folder``; the port and the config's path."""
     keygen = require_tool("ssh-keygen", "openssh-client")
     folder.mkdir(parents=True, exist_ok=True)
     host_key, client_key = folder / "host_ed25519", folder / "client_ed25519"
@@ -69,6 +70,12 @@ def start_sshd(folder: Path) -> Sshd:
         "MaxStartups 100:30:200\n"
         "MaxSessions 50\n"
     )
+    return port, config
+
+
+def start_sshd(folder: Path) -> Sshd:
+    sshd = require_tool("sshd", "openssh-server")
+    port, config = write_sshd_files(folder)
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
     process = subprocess.Popen(
@@ -88,4 +95,6 @@ def start_sshd(folder: Path) -> Sshd:
     else:
         process.kill()
         raise RuntimeError("sshd did not start listening within 20 s")
-    return Sshd(folder, port, getpass.getuser(), client_key, host_key, process)
+    return Sshd(
+        folder, port, getpass.getuser(), folder / "client_ed25519", folder / "host_ed25519", process
+    )
