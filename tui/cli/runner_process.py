@@ -1,0 +1,98 @@
+"""The runner process: started detached from the terminal for one run, it owns the run until
+its end (DESIGN.md "Runs outlive the console").
+
+``spawn_runner`` starts ``python -m tui run execute RUN`` in a session of its own, with no
+terminal (stdin from /dev/null, stdout and stderr to the run's log file), so neither Ctrl-C,
+closing the console nor losing the SSH session reaches it. The inventory's URL goes through the
+environment (``PATCHDECK_DB``), never the command line, where ``ps`` would show a password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backends.inventory.location import runner_logs
+from tui.cli.context import Context
+from tui.cli.exits import NOT_ALL_SUCCEEDED, OK, CliError
+
+if TYPE_CHECKING:
+    from backends.engine.events import Event
+
+log = logging.getLogger("patchdeck.runner")
+
+
+def log_path(ctx: Context, run_id: int) -> Path:
+    return runner_logs(ctx.url) / f"run-{run_id}.log"
+
+
+def spawn_runner(ctx: Context, run_id: int) -> subprocess.Popen[bytes]:
+    """Start the runner of ``run_id``; returns its process (the caller may forget it)."""
+    path = log_path(ctx, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "tui"]
+    if ctx.known_hosts:
+        command += ["--known-hosts", ctx.known_hosts]
+    command += ["run", "execute", str(run_id), "--log", str(path)]
+    env = {**os.environ, "PATCHDECK_DB": ctx.url}
+    with path.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+        )
+
+
+def _log_event(event: Event) -> None:
+    from backends.engine.events import MachineState, OutputLine, Progress, RunDone
+
+    if isinstance(event, MachineState):
+        detail = f": {event.detail}" if event.detail else ""
+        log.info("%s: %s%s", event.machine, event.state, detail)
+    elif isinstance(event, OutputLine):
+        log.info("%s| %s", event.machine, event.text)
+    elif isinstance(event, RunDone):
+        log.info("run %s ended: %s", event.run_id, event.totals)
+    elif isinstance(event, Progress):
+        log.debug("%s: %d%% %s", event.machine, event.percent, event.item)
+
+
+def execute(args: argparse.Namespace, ctx: Context) -> int:
+    """``run execute RUN``: be the runner of a pending run, until it ends."""
+    from backends.engine.connections import ConnectionPool
+    from backends.engine.runner import execute_run
+    from backends.inventory.run_journal import LostOwnership
+    from backends.inventory.runs import Run, RunError
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    store = ctx.store()
+    pool = ConnectionPool(ctx.host_keys())
+
+    async def go() -> Run:
+        try:
+            return await execute_run(store, args.run, pool, _log_event, log_path=args.log)
+        finally:
+            await pool.close_all()
+
+    log.info("runner of run %s starting (pid %s)", args.run, os.getpid())
+    try:
+        run = asyncio.run(go())
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    except LostOwnership as exc:
+        log.error("%s: stopping", exc)
+        raise CliError(str(exc), NOT_ALL_SUCCEEDED) from None
+    log.info("run %s: %s", run.id, run.state)
+    return OK if run.all_succeeded else NOT_ALL_SUCCEEDED
