@@ -62,7 +62,7 @@ def test_create_list_show_edit(inventory: Path, capsys: pytest.CaptureFixture[st
     assert set(nightly) == {
         "name", "stages", "classifications", "include", "exclude", "reboot", "window",
         "window_minutes", "concurrency", "max_failures", "gate", "pre", "post", "created",
-        "updated", "last_plan",
+        "updated", "last_plan", "schedule", "notify", "next",
     }  # fmt: skip
     assert nightly["stages"] == [
         [{"kind": "machine", "name": "db-01"}],
@@ -107,6 +107,8 @@ def test_create_list_show_edit(inventory: Path, capsys: pytest.CaptureFixture[st
         "gate:             manual (between stages)",
         "pre:              systemctl stop app",
         "post:             systemctl start app",
+        "schedule:         none (run by hand)",
+        "notify:           - (the settings' notify, if any)",
         "latest plan:      never planned",
     ]
     _, out, _ = _cli(inventory, capsys, "deployment", "show", "nightly", "--json")

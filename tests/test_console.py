@@ -4,6 +4,7 @@ remote text shown literally. Assertions are on the screen and in the inventory."
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -11,18 +12,20 @@ import pytest
 from textual.widgets import Button, DataTable, Input, Static
 
 from backends.inventory.errors import NotFound
+from backends.inventory.machine_status import machine_statuses
 from backends.inventory.machines import add_machine, get_machine, list_machines
 from backends.inventory.records import ScanReport, Update
 from backends.inventory.scans import record_scans
 from backends.inventory.store import Store
 from backends.inventory.validation import build_spec
-from tests.console_helpers import screen_text, settle
-from tests.fleet_data import NOW
+from tests.console_helpers import screen_text, settle, wait_for_text
+from tests.fleet_data import NOW, fill
 from tui.actions import MACHINES
 from tui.app import PatchdeckApp
 from tui.modals.confirm import Confirm
 from tui.modals.machine_form import MachineForm
 from tui.screens.machine_detail import MachineDetailScreen
+from tui.widgets.list_table import ListTable
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,19 +75,14 @@ def _scanned(store: Store) -> None:
 
 
 def _column(app: Any, index: int) -> list[str]:
-    table = app.screen.query_one("#machines", DataTable)
+    table = app.screen.query_one("#machines", ListTable)
     return [str(table.get_row_at(i)[index]) for i in range(table.row_count)]
 
 
 def _header_x(app: Any, key: str) -> int:
     """Where the header of column ``key`` is, to click it."""
-    table = app.screen.query_one("#machines", DataTable)
-    x = 0
-    for column in table.ordered_columns:
-        if column.key.value == key:
-            return x + 1
-        x += column.get_render_width(table)
-    raise KeyError(key)
+    table: ListTable = app.screen.query_one("#machines", ListTable)
+    return table.column_x(key) + 1
 
 
 def _names(app: Any) -> list[str]:
@@ -119,7 +117,7 @@ async def test_machines_are_listed_and_filtered(store: Store) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert _names(app) == ["db-01", "web-01", "web-02"]
-        assert isinstance(app.focused, DataTable)
+        assert isinstance(app.focused, ListTable)
 
         await pilot.press("q")
         await pilot.pause()
@@ -131,7 +129,7 @@ async def test_tag_text_is_shown_literally(store: Store) -> None:
     app = _app(store)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        tags = app.screen.query_one("#machines", DataTable).get_row_at(0)[3]
+        tags = app.screen.query_one("#machines", ListTable).get_row_at(0)[3]
         assert str(tags) == "note=[bold red]x\\x1b[2J"
         assert "\x1b" not in str(tags)
         assert not tags.spans  # not rendered as markup
@@ -153,7 +151,7 @@ async def test_columns_show_counts_reboot_age_and_state(store: Store) -> None:
     app = _app(store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        table = app.screen.query_one("#machines", DataTable)
+        table = app.screen.query_one("#machines", ListTable)
         row = [str(c) for c in table.get_row("3" if _names(app)[2] == "db-01" else "1")]
         web01 = [str(c) for c in table.get_row_at(_names(app).index("web-01"))]
         assert web01[1:] == ["web-01", "debian 12", "env=prod", "3", "", "1", "yes", "2h", "ok"]
@@ -362,3 +360,34 @@ async def test_a_worker_failure_is_a_notification_and_a_log_line(
         assert any("listing failed: the disk is on fire [bold]\\x1b[2J" in m for m in shown)
         assert any("the disk is on fire" in r.getMessage() for r in caplog.records)
         assert _names(app) == ["db-01", "web-01", "web-02"]  # what was shown stays
+
+
+async def test_the_first_screenful_shows_while_the_others_are_read(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(store, machines=70, updates=1)
+    every_machine_asked = threading.Event()
+    release = threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("first") is None:  # reading every machine waits for the test
+            every_machine_asked.set()
+            release.wait(30)
+        return machine_statuses(*args, **kwargs)
+
+    monkeypatch.setattr("tui.screens.machines.machine_statuses", slow)
+    app = _app(store)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_text(pilot, "reading the others")
+            assert every_machine_asked.is_set()
+            assert _names(app) == [f"m-{i:05d}" for i in range(60)]  # by name, as it goes on
+            assert "the first 60 machines · reading the others…" in _status(app)
+            await pilot.press("down", "space")  # it is a list already
+            release.set()
+            await settle(pilot)
+            assert _names(app) == [f"m-{i:05d}" for i in range(70)]
+            assert "70 machines · 1 marked" in _status(app)
+            assert app.screen.target_names() == ["m-00001"]  # type: ignore[attr-defined]
+    finally:
+        release.set()

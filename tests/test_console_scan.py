@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncssh
 import pytest
-from textual.widgets import Button, DataTable
+from textual.widgets import Button
 
 from backends.fleet.faults import FaultSpec
 from backends.fleet.register import register_fleet
@@ -27,6 +27,7 @@ from tests.sshd import Sshd
 from tui.actions import DASHBOARD, MACHINES
 from tui.app import PatchdeckApp
 from tui.modals.trust_keys import TrustKeys
+from tui.widgets.list_table import ListTable
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,7 +53,7 @@ async def wait_until(pilot: Any, done: Callable[[], bool], seconds: float = 60) 
 
 
 def _rows(app: Any) -> dict[str, list[str]]:
-    table = app.screen.query_one("#machines", DataTable)
+    table = app.screen.query_one("#machines", ListTable)
     rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
     return {row[1]: row for row in rows}
 

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from backends.inventory.machines import list_machines
 from backends.inventory.records import ScanReport, Update
@@ -20,6 +20,7 @@ from tui.actions import UPDATES
 from tui.app import PatchdeckApp
 from tui.screens.machine_detail import MachineDetailScreen
 from tui.screens.update_machines import UpdateMachinesScreen
+from tui.widgets.list_table import ListTable
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,7 +28,7 @@ HOSTILE = "[bold red]pwned\x1b[31m"
 
 
 def _table(app: Any, table_id: str) -> list[list[str]]:
-    table = app.screen.query_one(table_id, DataTable)
+    table = app.screen.query_one(table_id, ListTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -101,7 +102,7 @@ async def test_filtering_and_drilling_down_to_the_machines(store: Store) -> None
         await settle(pilot)
         [row] = _table(app, "#updates")
         assert row[:4] == ["evil[bold red]pwned\\x1b[31m", "security", "Critical", "2"]
-        table = app.screen.query_one("#updates", DataTable)
+        table = app.screen.query_one("#updates", ListTable)
         assert not any(cell.spans for cell in table.get_row_at(0)[:1])
         text = screen_text(app)
         assert "\x1b" not in text and "evil[bold red]pwned\\x1b[31m" in text

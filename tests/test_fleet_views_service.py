@@ -15,7 +15,12 @@ from backends.inventory.compliance import (
     fleet_compliance,
 )
 from backends.inventory.fleet_updates import fleet_updates, machines_missing
-from backends.inventory.machine_status import MissingCounts, machine_statuses, matches
+from backends.inventory.machine_status import (
+    MissingCounts,
+    machine_statuses,
+    match_text,
+    matches,
+)
 from backends.inventory.machines import add_machine, get_machine, list_machines
 from backends.inventory.records import ScanReport, Update
 from backends.inventory.scans import machine_updates, record_scans
@@ -93,6 +98,10 @@ def test_per_machine_counts_by_text_and_by_id(store: Store) -> None:
     assert [s.name for s in machine_statuses(store, "rack=r3")] == ["m-00003", "m-00023"]
     ids = [statuses["m-00005"].id, statuses["m-00001"].id]
     assert [s.name for s in machine_statuses(store, ids=ids)] == ["m-00001", "m-00005"]
+    # the first screenful, as the console shows it while it reads the rest
+    assert machine_statuses(store, first=7) == list(statuses.values())[:7]
+    assert [s.name for s in machine_statuses(store, "rack=r3", first=1)] == ["m-00003"]
+    assert machine_statuses(store, "nothing-like-it", first=5) == []
     assert machine_statuses(store, ids=[]) == []
 
 
@@ -170,7 +179,10 @@ def test_the_text_match_on_rows_agrees_with_the_query(store: Store) -> None:
         store, build_spec(name="Odd-One", address="db.example.org", tags=(("Team", "Blue Sky"),))
     )
     every = machine_statuses(store)
+    # "onedb", "orgteam": nothing matches across a machine's name, address and tags
     for text in ("m-0001", "10.0.0.2", "rack", "r1", "env=prod", "=stage", "team=blue", "SKY",
-                 "odd", "example", "nothing-like-it", "%", "_"):  # fmt: skip
+                 "odd", "example", "nothing-like-it", "%", "_", "onedb", "orgteam"):  # fmt: skip
         by_query = [m.name for m in machine_statuses(store, text)]
         assert [m.name for m in every if matches(m, text)] == by_query, text
+        # what the console's filter does with each keystroke: one search per machine
+        assert [m.name for m in every if text.lower() in match_text(m)] == by_query, text

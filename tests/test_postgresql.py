@@ -214,3 +214,130 @@ def test_deployments_and_plans_on_postgresql(pg_url: str) -> None:
     assert latest_plan(store, deployment.id) is None
     delete_group(store, "web")
     store.close()
+
+
+def test_schedules_claims_and_reports_on_postgresql(pg_url: str) -> None:
+    """Two processes claim one PostgreSQL inventory's occurrences: each exactly once. Group
+    scans are claimed by compare-and-set; schedules and the report read back the same."""
+    import multiprocessing as mp
+
+    from backends.engine.due import due_occurrences
+    from backends.inventory.deployments import create_deployment, get_deployment
+    from backends.inventory.group_scans import claim_group_scan, scan_schedules, set_scan_every
+    from backends.inventory.reports import fleet_report
+    from backends.inventory.schedules import Schedule, list_claims
+    from tests.test_run_due import _claim_all
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE schedules")
+    admin.dispose()
+    url = pg_url.rsplit("/", 1)[0] + "/schedules"
+    store = Store(url)
+    now = datetime(2026, 3, 10, 12, 10, tzinfo=UTC)
+    machine = add_machine(store, build_spec(name="web-01", address="web-01.lan"))
+    create_group(store, "web", machines=["web-01"])
+    schedule = Schedule(
+        tz="Europe/Berlin", rrule="FREQ=HOURLY", offset=timedelta(minutes=5),
+        since=now - timedelta(days=20),
+    )  # fmt: skip
+    deployment = create_deployment(store, "hourly", [["web"]], schedule=schedule)
+    assert get_deployment(store, "hourly").schedule == schedule
+    due = due_occurrences(store, now)
+    assert [o.missed for o in due.occurrences][-2:] == [True, False]
+
+    occurrences = [o.occurrence.isoformat() for o in due.occurrences][-200:]
+    ctx = mp.get_context("spawn")
+    result = ctx.Queue()
+    workers = [ctx.Process(target=_claim_all, args=(url, occurrences, result)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    won = [set(result.get(timeout=90)) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    assert not won[0] & won[1] and won[0] | won[1] == set(occurrences)
+    assert len(list_claims(store, deployment.id)) == 200
+
+    set_scan_every(store, "web", timedelta(hours=6))
+    (group_scan,) = scan_schedules(store)
+    assert claim_group_scan(store, group_scan, now)
+    assert not claim_group_scan(store, group_scan, now)
+
+    record_scans(
+        store,
+        [ScanReport(machine.id, now, True, updates=(Update("o", "o", "1", "2", "security"),))],
+    )
+    report = fleet_report(store, "web", now=now)
+    (row,) = report.machines
+    assert (row.state, row.missing, row.oldest_security_found) == (
+        "non-compliant",
+        {"security": 1, "other": 0},
+        now,
+    )
+    store.close()
+
+
+def test_runs_on_postgresql(pg_url: str) -> None:
+    """Runs on PostgreSQL: schema 6's columns added to an older inventory, one active run per
+    machine (rows locked while a run is made), ownership, output tails, reaping, resume."""
+    from sqlalchemy import text
+
+    from backends.inventory.deployment_options import build_options
+    from backends.inventory.deployments import create_deployment
+    from backends.inventory.plans import MachinePlan, PlanItem, save_plan
+    from backends.inventory.run_journal import (
+        LostOwnership,
+        OutputBatch,
+        append_output,
+        claim_run,
+        update_machine,
+    )
+    from backends.inventory.run_owners import reap_stale_runs
+    from backends.inventory.runs import create_run, get_run, resume_run
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE runs")
+    admin.dispose()
+    url = pg_url.rsplit("/", 1)[0] + "/runs"
+    Store(url).close()
+    old = create_engine(url)
+    with old.begin() as conn:  # as schema 5 left it
+        for table, column in (
+            ("run", "window_minutes"), ("run", "options"), ("run", "error"), ("run", "seq"),
+            ("run", "log_path"), ("run_machine", "error_kind"), ("run_machine", "notes"),
+            ("run_machine", "installed_items"), ("run_machine", "failed_items"),
+            ("run_machine", "output_count"), ("run_machine", "seq"),
+        ):  # fmt: skip
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(text("UPDATE schema_info SET version = 5"))
+    old.dispose()
+    store = Store(url)
+    assert store.found_version == 5
+
+    machines = [add_machine(store, build_spec(name=n, address=f"{n}.lan")) for n in ("a", "b")]
+    deployment = create_deployment(store, "d", [["a", "b"]], build_options(window="1h"))
+    item = PlanItem("openssl", "openssl", "1", "2", "security")
+    plan = save_plan(
+        store, deployment.id, [MachinePlan(m.id, m.name, 0, items=(item,)) for m in machines]
+    )
+    run = create_run(store, plan, deployment.options)
+    busy = create_run(store, plan, deployment.options)
+    assert [m.state for m in busy.machines] == ["skipped", "skipped"]
+    owner = "elsewhere:1:cafe"
+    claim_run(store, run.id, owner)
+    update_machine(store, run.id, owner, machines[0].id, state="succeeded", installed=1,
+                   installed_items=["openssl"], notes=["a note"])  # fmt: skip
+    append_output(store, run.id, owner, {machines[1].id: OutputBatch(("x",) * 250, 50, "pkg")})
+    row = get_run(store, run.id).machines[1]
+    assert (len(row.output), row.output_count, row.percent) == (200, 250, 50)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert reap_stale_runs(store, now=later) == [run.id, busy.id]  # the pending one too
+    with pytest.raises(LostOwnership):
+        update_machine(store, run.id, owner, machines[1].id, state="failed")
+    reaped = get_run(store, run.id)
+    assert [m.state for m in reaped.machines] == ["succeeded", "interrupted"]
+    assert reaped.machines[0].installed_items == ("openssl",)
+    resumed = resume_run(store, run.id)
+    assert [m.state for m in resumed.machines] == ["succeeded", "pending"]
+    store.close()

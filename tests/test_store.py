@@ -14,7 +14,7 @@ import pytest
 from backends.inventory.errors import InventoryError
 from backends.inventory.machines import add_machine, get_machine, list_machines, remove_machines
 from backends.inventory.store import Store
-from backends.inventory.tables import SCHEMA_VERSION, MachineRow, TagRow
+from backends.inventory.tables import SCHEMA_VERSION, UPDATE_COUNTS_INDEX, MachineRow, TagRow
 from backends.inventory.validation import build_spec
 from tests.conftest import DATA
 
@@ -38,6 +38,8 @@ def test_first_schema_inventory_opens_with_its_machines(tmp_path: Path) -> None:
     with sqlite3.connect(copy) as raw:  # migrated: schema 2's column is there
         assert raw.execute("SELECT version FROM schema_info").fetchone() == (SCHEMA_VERSION,)
         assert raw.execute("SELECT count(updates_digest) FROM machine").fetchone() == (0,)
+        indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?"
+        assert raw.execute(indexes, (UPDATE_COUNTS_INDEX,)).fetchone()  # and schema 5's index
     machines = {m.name: m for m in list_machines(store)}
     assert sorted(machines) == ["db-01", "web-01", "win-01"]
     assert machines["db-01"].port == 2222

@@ -15,6 +15,7 @@ from backends.inventory.records import Machine, Update
 @dataclass
 class MachinesLoaded(Message):
     machines: list[MachineStatus]
+    first: bool = False  # only the first screenful, by name: the rest follows
 
 
 @dataclass

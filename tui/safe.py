@@ -16,6 +16,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def neutralise(value: str) -> str:
     """Replace control characters with visible escapes (tabs and newlines kept)."""
+    if value.isprintable():  # nothing to replace: the common case, without a regex
+        return value
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
 
 

@@ -7,13 +7,14 @@ The file is TOML, ``config.toml`` in the platform's user config dir
     reduced_motion = true       # no animations
     concurrency = 50            # machines scanned at once unless --concurrency is given
     read_only = false
+    notify = "mail -s patchdeck ops@example.com"   # told about runs and missed schedules
 
     [keys]                      # action id = key (the ids are in tui/actions.py)
     scan = "ctrl+s"
 
 Variables: ``PATCHDECK_THEME``, ``PATCHDECK_REDUCED_MOTION`` (1/0, true/false, yes/no, on/off),
-``PATCHDECK_CONCURRENCY``. Anything wrong is a :class:`SettingsError` whose message is one line
-naming the file and line (or the variable) and the setting at fault.
+``PATCHDECK_CONCURRENCY``, ``PATCHDECK_NOTIFY``. Anything wrong is a :class:`SettingsError`
+whose message is one line naming the file and line (or the variable) and the setting at fault.
 
 Nothing here imports Textual: ``patchdeck scan`` reads its concurrency from here, and Textual
 loads only when the console opens (:func:`check_theme` imports it then).
@@ -51,12 +52,14 @@ class Settings:
     concurrency: int = SCAN_CONCURRENCY  # the default for scans: machines at once
     keys: dict[str, str] = field(default_factory=dict)  # action id -> key
     read_only: bool = False
+    # The command told about runs and missed occurrences when a deployment has no --notify.
+    notify: str | None = None
     # Where each value that is not a default came from ("FILE:LINE", "FILE" or the variable),
     # so that a later check (the theme, at console start) can say where to fix it.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
-FIELDS = ("theme", "reduced_motion", "concurrency", "read_only", "keys")
+FIELDS = ("theme", "reduced_motion", "concurrency", "read_only", "notify", "keys")
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -185,6 +188,8 @@ def _check_value(key: str, value: object, where: str) -> object:
         if not isinstance(value, str) or not value.strip():
             raise SettingsError(f"{where}: theme: expected a theme name, not {value!r}")
         return value.strip()
+    if key == "notify":
+        return _check_notify(value, where)
     if key == "concurrency":
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SettingsError(
@@ -194,6 +199,13 @@ def _check_value(key: str, value: object, where: str) -> object:
     if not isinstance(value, bool):  # reduced_motion, read_only
         raise SettingsError(f"{where}: {key}: expected true or false, not {value!r}")
     return value
+
+
+def _check_notify(value: object, where: str) -> str | None:
+    """A one-line command (run by ``sh -c``); empty means none."""
+    if not isinstance(value, str) or "\n" in value or re.search(r"[\x00-\x1f\x7f]", value):
+        raise SettingsError(f"{where}: notify: expected a one-line command, not {value!r}")
+    return value.strip() or None
 
 
 def _check_keys(path: Path, text: str, value: object, where: str) -> dict[str, str]:
@@ -240,4 +252,7 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
                 f"not {concurrency!r}"
             )
         values["concurrency"], sources["concurrency"] = number, "PATCHDECK_CONCURRENCY"
+    if "PATCHDECK_NOTIFY" in env:
+        values["notify"] = _check_notify(env["PATCHDECK_NOTIFY"], "PATCHDECK_NOTIFY")
+        sources["notify"] = "PATCHDECK_NOTIFY"
     return values, sources

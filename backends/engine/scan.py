@@ -96,6 +96,23 @@ def _converted(assessment: Assessment) -> tuple[tuple[Update, ...], str]:
     return updates, updates_digest(updates)
 
 
+def scan_report(machine_id: int, assessment: Assessment) -> ScanReport:
+    """What a successful assessment records about the machine (as a scan does)."""
+    updates, digest = _converted(assessment)
+    facts = assessment.facts
+    return ScanReport(
+        machine_id=machine_id,
+        at=utcnow(),
+        ok=True,
+        reachable=True,
+        distro=facts.distro,
+        version=facts.version,
+        reboot_pending=facts.reboot_required,
+        updates=updates,
+        updates_digest=digest,
+    )
+
+
 def missing_counts(os_family: str, updates: Sequence[Update]) -> dict[str, int]:
     counts = dict.fromkeys(CLASSIFICATIONS.get(os_family, ()), 0)
     for update in updates:

@@ -8,6 +8,9 @@ written the way the real tools print it, so a test against it can catch a parser
   and has installed, derived from a seed;
 - :mod:`.apt_output`, :mod:`.rpm_output`, :mod:`.zypper_output`: how its tools print;
 - :mod:`.tools`, :mod:`.shell`: its programs and the ``sh`` subset that runs them;
+- :mod:`.installing`, :mod:`.apt_installer`, :mod:`.rpm_installer`, :mod:`.zypper_installer`:
+  installs that really change what a machine has, printed as the real tools print them;
+  :mod:`.timing`: how long installs and reboots take (the server reboots machines);
 - :mod:`.faults`: misbehaviour on demand; :mod:`.keys`: host keys; :mod:`.server`: the SSH side;
 - :mod:`.register`: adding a running fleet to an inventory and its known_hosts.
 """

@@ -68,7 +68,7 @@ def _new_binaries(state: SourceState) -> list[_Binary]:
 def _binaries(pkg: Installed) -> list[_Binary]:
     return [
         _Binary(name, arch, pkg.version, pkg.candidate, pkg.state.suites[-1])
-        for name, arch in pkg.state.source.binaries
+        for name, arch in pkg.binaries
     ]
 
 
@@ -96,15 +96,15 @@ def simulate(machine: Machine, root: bool, dist: bool, quiet: int, binary: str) 
     plan = _Plan()
     for pkg in machine.outdated:
         source = pkg.state.source
-        names = [name for name, _ in source.binaries]
-        if pkg is machine.held_source:
+        names = [name for name, _ in pkg.binaries]
+        if machine.is_held(pkg):
             plan.kept.extend(names)  # apt-mark hold: its binaries depend on one another
         elif pkg.held:
             plan.deferred.extend(names)
         elif source.new_binaries and not dist:
             plan.kept.extend(names)
         else:
-            new = _new_binaries(pkg.state) if source.new_binaries else []
+            new = _new_binaries(pkg.state) if source.new_binaries and not pkg.only else []
             plan.new.extend(new)
             plan.upgrade.extend(_binaries(pkg))
             plan.groups.append(new + _binaries(pkg))
@@ -192,12 +192,12 @@ def simulate_install(
                 plan.skipped.append(name)
                 continue
             return _fail(root, binary, f"E: Package '{name}' has no installation candidate\n")
-        if not pkg.outdated or wanted == pkg.version or pkg is machine.held_source:
+        if not pkg.outdated or wanted == pkg.version or machine.is_held(pkg):
             continue
         b = _Binary(name, arch, pkg.version, wanted or pkg.candidate, pkg.state.suites[-1])
         plan.upgrade.append(b)
         plan.groups.append([b])
-    outdated = sum(len(pkg.state.source.binaries) for pkg in machine.outdated)
+    outdated = sum(len(pkg.binaries) for pkg in machine.outdated)
     plan.not_upgraded = max(outdated - len(plan.upgrade), 0)
     return _transaction(machine, root, quiet, binary, plan)
 
@@ -214,7 +214,7 @@ def list_upgradable(machine: Machine, fmt: str | None) -> Output:
     rows: list[tuple[str, str]] = []
     for pkg in machine.outdated:
         archives = ",".join(table[s][1] for s in _ordered(pkg.state.suites[-1]))
-        for name, arch in pkg.state.source.binaries:
+        for name, arch in pkg.binaries:
             if fmt is None:
                 line = f"{name}/{archives} {pkg.candidate} {arch} [upgradable from: {pkg.version}]"
             else:
@@ -350,7 +350,7 @@ def update(machine: Machine, root: bool, lock: bool, repo_failure: bool, front_e
         p.out(f"Fetched {fetched // 1000} kB in 1s ({fetched // 1000 * 2 // 3} kB/s)\n")
     p.out("Reading package lists...\n")
     if front_end:
-        count = sum(len(pkg.state.source.binaries) for pkg in machine.outdated)
+        count = sum(len(pkg.binaries) for pkg in machine.outdated)
         p.out("Building dependency tree...\nReading state information...\n")
         if count:
             p.out(f"{count} packages can be upgraded. Run 'apt list --upgradable' to see them.\n")

@@ -52,6 +52,22 @@ Faults (``_`` may stand for ``-``):
   check`` / ``yum check`` report a duplicate, ``zypper verify`` (as root) wants to fix a
   dependency.
 
+- ``dpkg-lock``: another program holds the package manager's lock when an install comes:
+  ``unattended-upgrades`` (process ``unattended-upgr``, pid 4711) on apt machines,
+  ``dnf-automatic`` (pid 4711, as ``dnf``) on dnf and yum ones, ``packagekitd`` (pid 4711) on SUSE.
+  ``true`` holds it for ever; a number holds it that many seconds from the first install that
+  meets it. apt waits ``DPkg::Lock::Timeout`` seconds printing ``Waiting for cache lock: …``,
+  dnf and yum fail at once with ``exit_on_lock`` (else wait), zypper waits
+  ``ZYPP_LOCK_TIMEOUT``. Scans are not affected (they take no lock).
+- ``failing-package``: the named binary package fails to install: its maintainer script
+  exits 1 (apt: the others are configured, it is left half-configured; dnf/yum: its
+  ``%pre`` scriptlet fails, the others are upgraded, exit 1; zypper: it is committed last,
+  fails, exit 8). It stays at its old version.
+- ``hang-install``: an install stops half way through (the first half of its packages are
+  installed) and prints nothing more, never exiting, until the client gives up.
+- ``no-return``: after ``shutdown -r`` the machine never comes back: its port refuses
+  connections for good.
+
 Windows machines (``win-000`` …, see :mod:`backends.fleet.winrm_server`) take ``refuse-auth``
 (every login gets HTTP 401), ``hang``, ``garbage``, ``drop``, ``slow``, ``down`` and
 ``wua-error``; the other faults are about Linux tools and mean nothing to them.
@@ -59,6 +75,7 @@ Windows machines (``win-000`` …, see :mod:`backends.fleet.winrm_server`) take 
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -82,8 +99,13 @@ FAULTS = (
     "full-var",
     "held-package",
     "broken-packages",
+    "dpkg-lock",
+    "failing-package",
+    "hang-install",
+    "no-return",
 )
 DEFAULT_SLOW_SECONDS = 2.0
+FOREVER = math.inf
 
 
 class FaultSpecError(ValueError):
@@ -106,6 +128,10 @@ class MachineFaults:
     full_var: bool = False
     held_package: bool = False
     broken_packages: bool = False
+    dpkg_lock: float = 0.0  # seconds held from the first install that meets it; inf: always
+    failing_package: str = ""  # a binary package whose install fails
+    hang_install: bool = False
+    no_return: bool = False
 
     def names(self) -> list[str]:
         """The faults set, by spec name."""
@@ -126,6 +152,18 @@ def _fault_name(name: object, where: str) -> str:
 
 
 def _one(name: str, value: object, where: str) -> MachineFaults:
+    if name == "dpkg-lock":
+        if value is True:
+            return MachineFaults(dpkg_lock=FOREVER)
+        if value is False:
+            return NO_FAULTS
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return MachineFaults(dpkg_lock=float(value))
+        raise FaultSpecError(f"{where}: dpkg-lock wants true or seconds (> 0), not {value!r}")
+    if name == "failing-package":
+        if isinstance(value, str) and value and value.strip() == value and " " not in value:
+            return MachineFaults(failing_package=value)
+        raise FaultSpecError(f"{where}: failing-package wants a package name, not {value!r}")
     if name == "slow":
         if value is True:
             seconds = DEFAULT_SLOW_SECONDS
@@ -136,7 +174,8 @@ def _one(name: str, value: object, where: str) -> MachineFaults:
         return MachineFaults(slow=seconds)
     if not isinstance(value, bool):
         raise FaultSpecError(f"{where}: {name} wants true or false, not {value!r}")
-    return MachineFaults(**{name.replace("-", "_"): value}) if value else NO_FAULTS
+    flags: dict[str, Any] = {name.replace("-", "_"): value}
+    return MachineFaults(**flags) if value else NO_FAULTS
 
 
 def _machine_faults(spec: object, where: str) -> MachineFaults:
@@ -196,6 +235,10 @@ class FaultSpec:
         for name, value in random_obj.items():
             item = f"{where}: random.{name}"
             fault = _fault_name(name, item)
+            if fault == "failing-package":
+                raise FaultSpecError(
+                    f"{item}: failing-package names a package: give it per machine"
+                )
             seconds = DEFAULT_SLOW_SECONDS
             if isinstance(value, Mapping):
                 unknown_keys = set(value) - {"rate", "seconds"}
@@ -230,6 +273,6 @@ class FaultSpec:
         for fault, chance in self.random.items():
             rng = random.Random(f"patchdeck-fleet:{seed}:{name}:fault:{fault}")
             if rng.random() < chance.rate:
-                value: object = chance.seconds if fault == "slow" else True
+                value: object = chance.seconds if fault in ("slow", "dpkg-lock") else True
                 faults = faults.merged(_one(fault, value, "random"))
         return faults

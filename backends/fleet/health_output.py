@@ -78,11 +78,17 @@ def dpkg_audit(machine: Machine) -> Output:
     """``dpkg --audit``: nothing when all is well; dpkg's explanation and the packages (name
     padded to 20, then the summary cut at the 80th column) when not."""
     pkg = _broken(machine)
-    if pkg is None:
+    rows: list[tuple[str, str]] = []
+    if pkg is not None:
+        source = pkg.state.source
+        rows += [(name, source.summary or f"{source.name} package") for name, _ in source.binaries]
+    for name in sorted(machine.half_configured):  # a postinst that failed in an install
+        found = machine.archive_binaries.get(name)
+        summary = found[0].source.summary if found and found[0].source.summary else "package"
+        rows.append((name, summary))
+    if not rows:
         return Output.of()
-    source = pkg.state.source
-    summary = source.summary or f"{source.name} package"
-    lines = "".join(f" {name:<20} {summary}"[:80] + "\n" for name, _ in source.binaries)
+    lines = "".join(f" {name:<20} {summary}"[:80] + "\n" for name, summary in rows)
     return Output.of(_DPKG_HALF_CONFIGURED + lines + "\n")
 
 

@@ -85,6 +85,9 @@ _COMMON = (
     ("timeout", "/usr/bin/timeout"),
     ("nice", "/usr/bin/nice"),
     ("nohup", "/usr/bin/nohup"),
+    ("shutdown", "/usr/sbin/shutdown"),
+    ("reboot", "/usr/sbin/reboot"),
+    ("systemctl", "/usr/bin/systemctl"),
 )
 _APT = (
     *_COMMON,
@@ -92,6 +95,7 @@ _APT = (
     ("apt-cache", "/usr/bin/apt-cache"),
     ("apt", "/usr/bin/apt"),
     ("dpkg", "/usr/bin/dpkg"),
+    ("dpkg-query", "/usr/bin/dpkg-query"),
     ("apt-mark", "/usr/bin/apt-mark"),
 )
 _DNF = (

@@ -17,15 +17,23 @@ from typing import Any
 from backends.fleet.faults import NO_FAULTS, MachineFaults
 from backends.fleet.kinds import KINDS, Kind
 from backends.fleet.repository import SourceState, archive
+from backends.fleet.timing import Timing
 
 
 @dataclass(frozen=True, slots=True)
 class Installed:
-    """A source package on one machine: which of its versions is installed."""
+    """A source package on one machine: which of its versions is installed. After an install
+    of some of its binaries only, a source has one entry per version, each naming its
+    binaries in ``only``."""
 
     state: SourceState
     index: int
     held: bool = False  # apt, phased update: ``apt-get upgrade`` keeps it back here
+    only: tuple[tuple[str, str], ...] = ()  # (binary, arch) this entry covers; () = all
+
+    @property
+    def binaries(self) -> tuple[tuple[str, str], ...]:
+        return self.only or self.state.source.binaries
 
     @property
     def version(self) -> str:
@@ -82,6 +90,12 @@ class Machine:
         self.boot_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         self._rng_state = rng.getstate()
         self.cache: dict[Any, Any] = {}
+        self.timing = Timing()
+        self.boots = 0  # reboots since the fleet started
+        self.reboot_requested = False  # shutdown -r ran: the server takes the machine down
+        self.installed_reboot: list[str] = []  # packages installed since boot that want one
+        self.half_configured: dict[str, str] = {}  # apt: binary -> version dpkg left unconfigured
+        self.lock_since: float | None = None  # when an install first met the held lock
 
     def __repr__(self) -> str:
         return f"Machine({self.name}, {self.kind.key})"
@@ -113,8 +127,8 @@ class Machine:
 
     @cached_property
     def by_binary(self) -> dict[str, Installed]:
-        """Installed binary package name -> its source package."""
-        return {name: pkg for pkg in self.packages for name, _ in pkg.state.source.binaries}
+        """Installed binary package name -> its source package (the entry covering it)."""
+        return {name: pkg for pkg in self.packages for name, _ in pkg.binaries}
 
     @cached_property
     def archive_binaries(self) -> dict[str, tuple[SourceState, str]]:
@@ -143,9 +157,18 @@ class Machine:
                 return pkg.version.rsplit(".", 1)[0] + "-default"
         return self.kind.kernel.format(n=0)
 
-    @cached_property
+    @property
     def reboot_packages(self) -> tuple[str, ...]:
         """What asks for the reboot: package names as the platform's own tool reports them."""
+        if not self.reboot_required:
+            return ()
+        if self.boots:
+            return tuple(dict.fromkeys(self.installed_reboot))
+        return tuple(dict.fromkeys((*self._first_reboot_packages, *self.installed_reboot)))
+
+    @cached_property
+    def _first_reboot_packages(self) -> tuple[str, ...]:
+        """Why the machine already waited for a reboot when the fleet started."""
         if not self.reboot_required:
             return ()
         rng = random.Random(f"patchdeck-fleet:{self.seed}:{self.index}:reboot")
@@ -179,16 +202,27 @@ class Machine:
         return files
 
     @cached_property
-    def held_source(self) -> Installed | None:
-        """The outdated source package one of whose binaries is held (``held-package``): the
-        first with more than one binary, kernels installed side by side aside."""
+    def _held_source_name(self) -> str | None:
         if not self.faults.held_package:
             return None
         for pkg in self.outdated:
             source = pkg.state.source
             if len(source.binaries) > 1 and not source.new_binaries and not source.multiversion:
-                return pkg
+                return source.name
         return None
+
+    @property
+    def held_source(self) -> Installed | None:
+        """The outdated source package one of whose binaries is held (``held-package``): the
+        first with more than one binary, kernels installed side by side aside. (Chosen once:
+        the hold keeps it where it is.)"""
+        name = self._held_source_name
+        if name is None:
+            return None
+        return next((p for p in self.packages if p.state.source.name == name), None)
+
+    def is_held(self, pkg: Installed) -> bool:
+        return pkg.state.source.name == self._held_source_name
 
     @cached_property
     def held_names(self) -> tuple[str, ...]:
@@ -239,3 +273,50 @@ class Machine:
     def reset(self) -> None:
         """Forget cached outputs (after the machine's state changed)."""
         self.cache.clear()
+
+    def _changed(self, *derived: str) -> None:
+        for name in ("by_binary", "files", *derived):
+            self.__dict__.pop(name, None)
+        self.reset()
+
+    def set_versions(self, targets: dict[str, int]) -> None:
+        """Move binary packages (by name) to the version at that index of their source; the
+        others of a source stay where they are (its entry splits into one per version, and
+        joins again when all its binaries are at one version)."""
+        if not targets:
+            return
+        sources: dict[str, tuple[Installed, dict[str, int]]] = {}
+        for pkg in self.packages:  # catalog order; a split source's entries are together
+            first, index_of = sources.setdefault(pkg.state.source.name, (pkg, {}))
+            for name, _ in pkg.binaries:
+                index_of[name] = targets.get(name, pkg.index)
+        entries: list[Installed] = []
+        for first, index_of in sources.values():
+            state = first.state
+            binaries = [b for b in state.source.binaries if b[0] in index_of]
+            indexes = list(dict.fromkeys(index_of[name] for name, _ in binaries))
+            whole = len(indexes) == 1 and len(binaries) == len(state.source.binaries)
+            for index in indexes:
+                only = () if whole else tuple(b for b in binaries if index_of[b[0]] == index)
+                held = first.held and index < state.top
+                entries.append(Installed(state, index, held, only))
+        self.packages = tuple(entries)
+        self._changed()
+
+    def want_reboot(self, packages: list[str]) -> None:
+        """Packages just installed that take effect only after a reboot."""
+        if not packages:
+            return
+        self.reboot_required = True
+        self.installed_reboot += packages
+        self._changed()
+
+    def reboot(self) -> None:
+        """Come back up: a new boot id, the new kernel running, no reboot pending."""
+        self.boots += 1
+        rng = random.Random(f"patchdeck-fleet:{self.seed}:{self.index}:boot:{self.boots}")
+        self.boot_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        self.reboot_required = False
+        self.reboot_requested = False
+        self.installed_reboot = []
+        self._changed("kernel")

@@ -61,7 +61,7 @@ def _updates(machine: Machine) -> list[_Row]:
     rows = [
         _Row(name, arch, pkg.candidate, _repo_of(machine, pkg))
         for pkg in machine.outdated
-        for name, arch in pkg.state.source.binaries
+        for name, arch in pkg.binaries
         if name not in locked
     ]
     return sorted(rows, key=lambda r: (r.name, r.arch))
@@ -200,7 +200,7 @@ def check_update(machine: Machine, quiet: bool, security_only: bool) -> Output:
             name
             for pkg in machine.outdated
             if any(a is not None and a.kind == "security" for a in _pending(pkg))
-            for name, _ in pkg.state.source.binaries
+            for name, _ in pkg.binaries
         }
         rows = [row for row in rows if row.name in secure]
         if machine.kind.manager == "yum" and not quiet:
@@ -234,7 +234,7 @@ def list_packages(machine: Machine, which: str, quiet: bool) -> Output:
             (
                 _Row(name, arch, pkg.version, _installed_from(machine, pkg))
                 for pkg in machine.packages
-                for name, arch in pkg.state.source.binaries
+                for name, arch in pkg.binaries
             ),
             key=lambda r: (r.name, r.arch),
         )
@@ -274,7 +274,7 @@ def _advisory_rows(
                 if advisory.kind == "security"
                 else advisory.kind
             )
-            for name, arch in state.source.binaries:
+            for name, arch in pkg.binaries:
                 if not installed and name in machine.held_names:
                     continue  # version-locked: its newer versions are excluded
                 nevra = f"{name}-{state.versions[index]}.{arch}"
@@ -524,7 +524,7 @@ def repoquery_upgrades(machine: Machine, fmt: str | None) -> Output:
     fmt = fmt or "%{name}-%{epoch}:%{version}-%{release}.%{arch}"
     lines: set[str] = set()
     for pkg in machine.outdated:
-        for name, arch in pkg.state.source.binaries:
+        for name, arch in pkg.binaries:
             text = query_format(fmt, _tags(pkg, name, arch, pkg.candidate, _repo_of(machine, pkg)))
             lines.add(text if text.endswith("\n") else text + "\n")
     return Output.of("".join(sorted(lines)), "", 0)
@@ -533,9 +533,7 @@ def repoquery_upgrades(machine: Machine, fmt: str | None) -> Output:
 def rpm_query(machine: Machine, names: Sequence[str], fmt: str | None, everything: bool) -> Output:
     """``rpm -q [--qf FORMAT] name…`` and ``rpm -qa``."""
     fmt = fmt or "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"
-    installed = {
-        name: (pkg, arch) for pkg in machine.packages for name, arch in pkg.state.source.binaries
-    }
+    installed = {name: (pkg, arch) for pkg in machine.packages for name, arch in pkg.binaries}
     p = Printer()
     missing = 0
     wanted = sorted(installed) if everything else list(names)

@@ -9,6 +9,12 @@ through :mod:`backends.fleet.shell`; a shell request runs what arrives on stdin 
 Per connection the server does the SSH handshake and nothing else; a command's output is
 computed in the event loop from cached text (no subprocesses). AES-GCM is offered first and
 compression is off, to keep the CPU cost on both ends low.
+
+Machines keep their state (what is installed, whether a reboot is pending, the boot id) for the
+life of the fleet, across connections. An install's output streams with the pauses its tool
+asked for (:class:`~backends.fleet.timing.Timing`). After ``shutdown -r`` has answered, the
+machine drops every connection, refuses new ones for ``Timing.reboot_down`` seconds (its port
+held, as for ``down``) and comes back with a new boot id — or, with ``no-return``, never.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from backends.fleet import shell, tools
 from backends.fleet.faults import FaultSpec, FaultSpecError, MachineFaults
 from backends.fleet.keys import host_key, known_hosts_host, public_key_text
 from backends.fleet.profiles import Machine, machine_name
+from backends.fleet.streams import PAUSE, Chunk
+from backends.fleet.timing import Timing
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +82,12 @@ class _Server(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
         self._fleet._connections.add(conn)
+        self._fleet._of_machine.setdefault(self.machine.index, set()).add(conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.conn is not None:
             self._fleet._connections.discard(self.conn)
+            self._fleet._of_machine.get(self.machine.index, set()).discard(self.conn)
 
     def begin_auth(self, username: str) -> bool:
         self.user = username
@@ -165,13 +175,14 @@ class _Session(asyncssh.SSHServerSession[bytes]):
             output = shell.run_script(script, ctx)
             chunks = output.chunks
             if self._pty:
-                joined = b"".join(data for _, data in chunks).replace(b"\n", b"\r\n")
-                chunks = ((1, joined),)
+                chunks = _as_terminal(chunks)
             if faults.drop:
-                await self._drop(chunks)
+                await self._drop(tuple(c for c in chunks if c[0] != PAUSE))
                 return
             for fd, data in chunks:
-                if fd == 1:
+                if fd == PAUSE:
+                    await asyncio.sleep(float(data))
+                elif fd == 1:
                     chan.write(data)
                 else:
                     chan.write_stderr(data)
@@ -180,6 +191,8 @@ class _Session(asyncssh.SSHServerSession[bytes]):
                 chan.close()
                 return
             chan.exit(output.status)
+            if server.machine.reboot_requested:
+                server._fleet._reboot(server.machine)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug in the simulator: say so on the channel, keep serving
@@ -206,15 +219,83 @@ class _Session(asyncssh.SSHServerSession[bytes]):
             self._server.conn.abort()
 
 
+def _as_terminal(chunks: tuple[Chunk, ...]) -> tuple[Chunk, ...]:
+    """What a terminal shows: stderr joined to stdout, lines ending CR LF; pauses kept."""
+    out: list[Chunk] = []
+    for fd, data in chunks:
+        if fd == PAUSE:
+            out.append((fd, data))
+        elif out and out[-1][0] == 1:
+            out[-1] = (1, out[-1][1] + data.replace(b"\n", b"\r\n"))
+        else:
+            out.append((1, data.replace(b"\n", b"\r\n")))
+    return tuple(out)
+
+
 class Fleet:
     """A running simulated fleet. ``async with`` it, or call :meth:`close`."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, timing: Timing | None = None) -> None:
         self.seed = seed
+        self.timing = timing or Timing()
         self.machines: tuple[SimulatedMachine, ...] = ()
         self._acceptors: list[asyncssh.SSHAcceptor] = []
         self._held: list[socket.socket] = []  # ports of machines that are down
         self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._of_machine: dict[int, set[asyncssh.SSHServerConnection]] = {}
+        self._states: dict[int, Machine] = {}
+        self._listening: dict[int, asyncssh.SSHAcceptor] = {}
+        self._listen: dict[int, Any] = {}  # index -> how to listen again on a bound socket
+        self._reboots: set[asyncio.Task[None]] = set()
+        self._rebooting: set[int] = set()
+
+    def state(self, name: str) -> Machine:
+        """A machine's live state (what it has installed, its boot id …), for tests."""
+        return self._states[self.machine(name).index]
+
+    def _reboot(self, machine: Machine) -> None:
+        """Take ``machine`` down after its ``shutdown -r`` answered, and bring it back."""
+        if machine.index in self._rebooting:
+            return
+        self._rebooting.add(machine.index)
+        task = asyncio.get_running_loop().create_task(self._go_down(machine))
+        self._reboots.add(task)
+        task.add_done_callback(self._reboots.discard)
+
+    async def _go_down(self, machine: Machine) -> None:
+        try:
+            await self._down_and_up(machine)
+        finally:
+            if not machine.faults.no_return:
+                self._rebooting.discard(machine.index)
+
+    async def _down_and_up(self, machine: Machine) -> None:
+        await asyncio.sleep(self.timing.reboot_drop)
+        index = machine.index
+        for conn in list(self._of_machine.get(index, ())):
+            conn.abort()
+        acceptor = self._listening.pop(index, None)
+        if acceptor is None:
+            return
+        port = acceptor.get_port()
+        host = self.machines[index].host
+        acceptor.close()
+        with contextlib.suppress(ValueError):
+            self._acceptors.remove(acceptor)
+        sock = _bound_socket(host, port)  # held: connections are refused while it is down
+        self._held.append(sock)
+        if machine.faults.no_return:
+            return
+        await asyncio.sleep(self.timing.reboot_down)
+        machine.reboot()
+        self._held.remove(sock)
+        try:
+            acceptor = await asyncssh.listen(sock=sock, **self._listen[index])
+        except BaseException:
+            sock.close()
+            raise
+        self._listening[index] = acceptor
+        self._acceptors.append(acceptor)
 
     def __iter__(self) -> Iterator[SimulatedMachine]:
         return iter(self.machines)
@@ -234,6 +315,9 @@ class Fleet:
 
     async def close(self) -> None:
         """Stop listening and close every open connection."""
+        for task in list(self._reboots):
+            task.cancel()
+        await asyncio.gather(*self._reboots, return_exceptions=True)
         for acceptor in self._acceptors:
             acceptor.close()
         for sock in self._held:
@@ -297,9 +381,11 @@ async def serve(
     faults: FaultSpec | None = None,
     host: str = "127.0.0.1",
     base_port: int = 0,
+    timing: Timing | None = None,
 ) -> Fleet:
     """Start ``machines`` simulated machines, each listening on its own port of ``host``:
-    ``base_port + index``, or ephemeral ports when ``base_port`` is 0."""
+    ``base_port + index``, or ephemeral ports when ``base_port`` is 0. ``timing`` says how
+    long installs and reboots take (:data:`backends.fleet.timing.FAST` in tests)."""
     if machines < 1:
         raise ValueError("a fleet needs at least one machine")
     if base_port and base_port + machines - 1 > 65535:
@@ -307,7 +393,7 @@ async def serve(
     spec = faults or FaultSpec()
     check_faults(spec, machines)
     _raise_open_files_limit(3 * machines + 256)
-    fleet = Fleet(seed)
+    fleet = Fleet(seed, timing)
     keys = [host_key(seed, index) for index in range(machines)]
     options = asyncssh.SSHServerConnectionOptions(
         server_host_keys=[keys[0]],
@@ -323,21 +409,25 @@ async def serve(
     async def start(index: int) -> SimulatedMachine:
         machine_faults = spec.for_machine(machine_name(index), seed)
         machine = Machine(seed, index, machine_faults)
+        machine.timing = fleet.timing
+        fleet._states[index] = machine
         sock = _bound_socket(host, base_port + index if base_port else 0)
+        listen = {
+            "options": options,
+            "server_host_keys": [keys[index]],
+            "server_factory": partial(_Server, fleet, machine, machine_faults),
+        }
         if machine_faults.down:
             fleet._held.append(sock)  # bound, never listened on: connections are refused
         else:
             try:
-                acceptor = await asyncssh.listen(
-                    sock=sock,
-                    options=options,
-                    server_host_keys=[keys[index]],
-                    server_factory=partial(_Server, fleet, machine, machine_faults),
-                )
+                acceptor = await asyncssh.listen(sock=sock, **listen)
             except BaseException:
                 sock.close()
                 raise
             fleet._acceptors.append(acceptor)
+            fleet._listening[index] = acceptor
+            fleet._listen[index] = listen
         return SimulatedMachine(
             name=machine.name,
             index=index,

@@ -4,7 +4,8 @@ Supported (docs/scan-script.md, plus what an operator types by hand):
 
 - simple commands with ``'…'``, ``"…"`` and ``\\`` quoting, ``$?``, ``$NAME`` and ``${NAME}``;
   ``NAME=value`` assignments and prefixes (``LC_ALL=C apt-get …``);
-- redirections ``>/dev/null``, ``2>&1``, ``1>&2``, ``>&2``, ``2>/dev/null``, ``</dev/null``;
+- redirections ``>/dev/null``, ``2>&1``, ``1>&2``, ``>&2``, ``2>/dev/null``, ``</dev/null``, and
+  ``N>&M`` for any descriptor (``3>&1``: apt's Status-Fd);
 - lists with newlines, ``;``, ``&&`` and ``||``; ``! cmd``; ``if … then … elif … else … fi``
   (nested too);
 - builtins ``echo``, ``printf``, ``true``, ``false``, ``:``, ``test``/``[``, ``command -v``,
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from backends.fleet import tools
-from backends.fleet.streams import STDERR, STDOUT, Chunk, Output
+from backends.fleet.streams import PAUSE, STDERR, STDOUT, Chunk, Output
 
 NULL = 0  # a file descriptor pointing at /dev/null
 _MAX_DEPTH = 8
@@ -489,6 +490,9 @@ class Shell:
     # output
 
     def _write(self, fd: int, data: bytes | str) -> None:
+        if fd == PAUSE:  # time passing, whatever the descriptors
+            self.chunks.append((PAUSE, data.encode() if isinstance(data, str) else data))
+            return
         target = self.fds.get(fd, NULL)
         if target == NULL or not data:
             return

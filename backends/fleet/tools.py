@@ -3,8 +3,9 @@
 Package-manager invocations are recognised by program, subcommand and the flags that change what
 they print (``-s``, ``-q``, ``-x``, ``--security`` …); other options (``-o …``, ``--setopt …``,
 ``-y``, ``--refresh``) are accepted and ignored, as the platform code may add them. What a
-program prints depends only on the machine and on whether it runs as root, so every answer is
-cached on the machine.
+program prints depends only on the machine's state and on whether it runs as root, so every
+answer is cached on the machine — except installs and reboots, which change that state (and
+then clear the cache), or wait on the clock (a held lock).
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from backends.fleet import apt_output, health_output, rpm_output, zypper_output
+from backends.fleet import (
+    apt_installer,
+    apt_output,
+    health_output,
+    rpm_installer,
+    rpm_output,
+    zypper_installer,
+    zypper_output,
+)
 from backends.fleet.faults import MachineFaults
 from backends.fleet.profiles import Machine
 from backends.fleet.streams import STDOUT, Output
@@ -30,6 +39,7 @@ class Context:
     root: bool
     faults: MachineFaults = field(default_factory=MachineFaults)
     env: dict[str, str] = field(default_factory=dict)
+    volatile: bool = False  # set by a program whose answer must not be cached (it changed state)
 
 
 Tool = Callable[[Sequence[str], Context], Output]
@@ -42,6 +52,7 @@ class Args:
     flags: set[str] = field(default_factory=set)  # short letters and long names, no dashes
     values: dict[str, str] = field(default_factory=dict)  # options with a value, last wins
     options: list[str] = field(default_factory=list)  # apt -o values, dnf --setopt values
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # every valued option, in order
     words: list[str] = field(default_factory=list)
     quiet: int = 0
 
@@ -64,6 +75,7 @@ def parse(args: Sequence[str], short_values: str, long_values: frozenset[str]) -
                     value = args[i]
                     i += 1
                 parsed.values[name] = value
+                parsed.pairs.append((name, value))
                 if name in ("option", "setopt"):
                     parsed.options.append(value)
             elif name == "quiet":
@@ -80,6 +92,7 @@ def parse(args: Sequence[str], short_values: str, long_values: frozenset[str]) -
                         value = args[i]
                         i += 1
                     parsed.values[letter] = value
+                    parsed.pairs.append((letter, value))
                     if letter == "o":
                         parsed.options.append(value)
                     break
@@ -192,10 +205,14 @@ def _apt_get(args: Sequence[str], ctx: Context, binary: str = "apt-get") -> Outp
             return apt_output.simulate(m, ctx.root, dist, parsed.quiet, binary)
         return _dpkg_locked(ctx) or _not_simulated(binary, command)
     if command == "install":
+        only = "only-upgrade" in parsed.flags
         if simulate:
-            only = "only-upgrade" in parsed.flags
             return apt_output.simulate_install(m, ctx.root, parsed.quiet, binary, operands, only)
-        return _dpkg_locked(ctx) or _not_simulated(binary, command)
+        locked = _dpkg_locked(ctx)
+        if locked is not None:
+            return locked
+        ctx.volatile = True
+        return apt_installer.install(m, ctx.root, parsed.options, operands, only, binary)
     if command == "check":
         return Output.of(
             "Reading package lists...\nBuilding dependency tree...\nReading state information...\n"
@@ -268,6 +285,10 @@ def _dpkg(args: Sequence[str], ctx: Context) -> Output:
         "deinstalling packages [*];\n",
         2,
     )
+
+
+def _dpkg_query(args: Sequence[str], ctx: Context) -> Output:
+    return apt_installer.dpkg_query(ctx.machine, args)
 
 
 def _apt_mark(args: Sequence[str], ctx: Context) -> Output:
@@ -343,7 +364,18 @@ def _dnf(args: Sequence[str], ctx: Context, binary: str = "dnf") -> Output:
             fmt = parsed.values.get("qf") or parsed.values.get("queryformat")
             return rpm_output.repoquery_upgrades(m, fmt)
         return Output.of()
-    if command in ("upgrade", "update", "upgrade-minimal", "update-minimal", "install"):
+    if command in ("upgrade", "update", "install"):
+        if not ctx.root:
+            if yum:
+                return Output.of("", "You need to be root to perform this command.\n", 1)
+            return Output.of("", rpm_output.NOT_ROOT, 1)
+        exit_on_lock = any(
+            o.replace(" ", "").lower() in ("exit_on_lock=true", "exit_on_lock=1")
+            for o in parsed.options
+        )
+        ctx.volatile = True
+        return rpm_installer.upgrade(m, rest, exit_on_lock, binary)
+    if command in ("upgrade-minimal", "update-minimal"):
         if not ctx.root:
             return Output.of("", rpm_output.NOT_ROOT, 1)
         return Output.of(
@@ -437,15 +469,55 @@ def _zypper(args: Sequence[str], ctx: Context) -> Output:
         return health_output.zypper_locks(m)
     if command in ("refresh", "ref"):
         return zypper_output.refresh(m, ctx.root, xml, ctx.faults.lock, ctx.faults.repo_failure)
+    if command in ("search", "se"):
+        kinds = {v for k, v in parsed.pairs if k in ("t", "type")}
+        installed = bool(parsed.flags & {"i", "installed-only"})
+        return zypper_installer.search(m, parsed.words[1:], kinds, installed)
     if command in ("patch", "update", "up", "install", "in"):
         if not ctx.root:
             return Output.of(
                 "", "Root privileges are required for installing or uninstalling packages.\n", 5
             )
+        if command in ("install", "in"):
+            ctx.volatile = True
+            specs = parsed.words[1:]
+            if kind == "patch":
+                specs = [w if w.startswith("patch:") else f"patch:{w}" for w in specs]
+            return zypper_installer.install(m, specs, xml, ctx.env)
         return Output.of(
             "", f"zypper {command}: installing is not simulated by patchdeck's fleet\n", 1
         )
     return Output.of("", f"Unknown command '{command}'\n", 1)
+
+
+def _shutdown(args: Sequence[str], ctx: Context) -> Output:
+    """``shutdown -r [TIME] [MESSAGE]`` (and ``reboot``): the server takes the machine down
+    once the command has answered. Only a reboot is simulated."""
+    ctx.volatile = True
+    if not ctx.root:
+        return Output.of(
+            "",
+            "Failed to set wall message, ignoring: Interactive authentication required.\n"
+            "Call to Reboot failed: Interactive authentication required.\n",
+            1,
+        )
+    flags = {a for a in args if a.startswith("-")}
+    if "-c" in flags:
+        return Output.of()
+    if "-r" not in flags and "--reboot" not in flags:
+        return Output.of("", "shutdown: patchdeck's fleet only simulates reboots (-r)\n", 1)
+    ctx.machine.reboot_requested = True
+    return Output.of()
+
+
+def _reboot(args: Sequence[str], ctx: Context) -> Output:
+    return _shutdown(["-r", *args], ctx)
+
+
+def _systemctl(args: Sequence[str], ctx: Context) -> Output:
+    if [a for a in args if not a.startswith("-")][:1] == ["reboot"]:
+        return _shutdown(["-r"], ctx)
+    return Output.of("", "systemctl: patchdeck's fleet only simulates 'systemctl reboot'\n", 1)
 
 
 TOOLS: dict[str, Tool] = {
@@ -458,6 +530,7 @@ TOOLS: dict[str, Tool] = {
     "apt-cache": _apt_cache,
     "apt": _apt,
     "dpkg": _dpkg,
+    "dpkg-query": _dpkg_query,
     "apt-mark": _apt_mark,
     "df": _df,
     "dnf": _dnf,
@@ -465,6 +538,9 @@ TOOLS: dict[str, Tool] = {
     "needs-restarting": _needs_restarting,
     "rpm": _rpm,
     "zypper": _zypper,
+    "shutdown": _shutdown,
+    "reboot": _reboot,
+    "systemctl": _systemctl,
 }
 
 
@@ -494,10 +570,14 @@ def run(name: str, args: Sequence[str], ctx: Context) -> Output | None:
     machine = ctx.machine
     if ctx.faults.garbage:
         return _garbage(machine)
-    key = (name, tuple(args), ctx.root, ctx.user, ctx.faults)
+    key = (name, tuple(args), ctx.root, ctx.user, ctx.faults, ctx.env.get("ZYPP_LOCK_TIMEOUT"))
     cached: Output | None = machine.cache.get(key)
     if cached is None:
+        ctx.volatile = False
         cached = tool(args, ctx)
+        if ctx.volatile:  # it changed the machine (or depends on the clock): never replayed
+            ctx.volatile = False
+            return cached
         if len(machine.cache) >= _CACHE_LIMIT:
             machine.cache.clear()
         machine.cache[key] = cached

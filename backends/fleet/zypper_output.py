@@ -69,8 +69,8 @@ def list_updates(machine: Machine, xml: bool, quiet: bool) -> Output:
         (
             (name, arch, pkg)
             for pkg in machine.outdated
-            if not pkg.state.source.multiversion and pkg is not machine.held_source
-            for name, arch in pkg.state.source.binaries
+            if not pkg.state.source.multiversion and not machine.is_held(pkg)
+            for name, arch in pkg.binaries
         ),
         key=lambda item: item[0],
     )
@@ -103,15 +103,17 @@ def list_updates(machine: Machine, xml: bool, quiet: bool) -> Output:
 
 def _patches(machine: Machine, everything: bool) -> list[tuple[Advisory, Installed, bool]]:
     """(patch, its package, needed) for every patch newer than what is installed."""
-    found: list[tuple[Advisory, Installed, bool]] = []
-    for pkg in machine.packages:
+    found: dict[str, tuple[Advisory, Installed, bool]] = {}
+    for pkg in machine.packages:  # a source split by a package install: needed by any part
         for index, patch in enumerate(pkg.state.advisories):
             if patch is None:
                 continue
             needed = index > pkg.index
             if needed or everything:
-                found.append((patch, pkg, needed))
-    return sorted(found, key=lambda item: item[0].id)
+                seen = found.get(patch.id)
+                if seen is None or (needed and not seen[2]):
+                    found[patch.id] = (patch, pkg, needed)
+    return sorted(found.values(), key=lambda item: item[0].id)
 
 
 def _patch_xml(

@@ -44,12 +44,18 @@ def record(
     )
 
 
-def list_audit(store: Store, since: datetime | None = None) -> list[AuditEntry]:
+def list_audit(
+    store: Store, since: datetime | None = None, machine: str | None = None
+) -> list[AuditEntry]:
+    """The audit trail, oldest first: from ``since`` on, and only the entries that name
+    ``machine`` when given."""
     query = select(AUDIT).order_by(AUDIT.c.at, AUDIT.c.id)
     if since is not None:
         query = query.where(AUDIT.c.at >= since)
     with store.read() as session:
         rows = session.connection().execute(query).all()
+    if machine is not None:  # a JSON list: filtered here, the same on SQLite and PostgreSQL
+        rows = [r for r in rows if machine in (r.machines or ())]
     return [
         AuditEntry(
             id=r.id,

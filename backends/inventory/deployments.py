@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -23,19 +23,28 @@ from backends.inventory.deployment_options import (
     DEFAULTS,
     DeploymentOptions,
     build_options,
+    check_command,
     check_deployment_name,
 )
-from backends.inventory.errors import AlreadyExists, NotFound
+from backends.inventory.errors import AlreadyExists, InventoryError, NotFound
 from backends.inventory.groups import GROUP, Target, _get, _resolve_names, members_condition
 from backends.inventory.machines import MACHINE, _select
 from backends.inventory.records import Machine
+from backends.inventory.schedules import Schedule
 from backends.inventory.store import Store
-from backends.inventory.tables import DeploymentRow, DeploymentTargetRow, PlanRow, utcnow
+from backends.inventory.tables import (
+    DeploymentRow,
+    DeploymentTargetRow,
+    PlanRow,
+    RunRow,
+    utcnow,
+)
 from backends.inventory.validation import FieldError
 
 DEPLOYMENT = DeploymentRow.__table__  # type: ignore[attr-defined]
 TARGET = DeploymentTargetRow.__table__  # type: ignore[attr-defined]
 _PLAN = PlanRow.__table__  # type: ignore[attr-defined]
+_RUN = RunRow.__table__  # type: ignore[attr-defined]
 
 Stages = tuple[tuple[Target, ...], ...]
 
@@ -52,6 +61,10 @@ class Deployment:
     created_at: datetime | None
     updated_at: datetime | None
     last_plan_at: datetime | None = None
+    # When it runs (None: only when started by hand) and the command told about its runs
+    # (None: the settings' default). See backends.inventory.schedules.
+    schedule: Schedule | None = None
+    notify: str | None = None
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -82,6 +95,34 @@ def _options(row: Any) -> DeploymentOptions:
         pre_command=row.pre_command,
         post_command=row.post_command,
     )
+
+
+def _schedule(row: Any) -> Schedule | None:
+    """A row's schedule: ``schedule_rrule`` recurring (``schedule_at`` is when it was set),
+    else ``schedule_at`` once, else none."""
+    tz = row.schedule_tz or "UTC"
+    if row.schedule_rrule:
+        offset = timedelta(seconds=row.schedule_offset_seconds or 0)
+        return Schedule(tz=tz, rrule=row.schedule_rrule, offset=offset, since=row.schedule_at)
+    if row.schedule_at is not None:
+        return Schedule(tz=tz, at=row.schedule_at)
+    return None
+
+
+def _schedule_columns(schedule: Schedule | None) -> dict[str, Any]:
+    if schedule is None:
+        return {
+            "schedule_at": None,
+            "schedule_rrule": None,
+            "schedule_offset_seconds": 0,
+            "schedule_tz": None,
+        }
+    return {
+        "schedule_at": schedule.since if schedule.recurring else schedule.at,
+        "schedule_rrule": schedule.rrule,
+        "schedule_offset_seconds": int(schedule.offset.total_seconds()),
+        "schedule_tz": schedule.tz,
+    }
 
 
 def _stages(conn: Connection, deployment_ids: Sequence[int]) -> dict[int, Stages]:
@@ -134,6 +175,8 @@ def _deployments(conn: Connection, names: Sequence[str] | None = None) -> list[D
             created_at=r.created_at,
             updated_at=r.updated_at,
             last_plan_at=r.last_plan_at,  # max() keeps the column's (UTC) type
+            schedule=_schedule(r),
+            notify=r.notify,
         )
         for r in rows
     ]
@@ -198,16 +241,30 @@ def _write_targets(conn: Connection, deployment_id: int, stages: Sequence[Sequen
     return tuple(resolved)
 
 
-def _describe(name: str, stages: Stages, options: DeploymentOptions) -> str:
+def _describe(
+    name: str,
+    stages: Stages,
+    options: DeploymentOptions,
+    schedule: Schedule | None = None,
+    notify: str | None = None,
+) -> str:
     def stage_text(stage: tuple[Target, ...]) -> str:
         return ",".join(f"{t.kind}:{t.name}" for t in stage)
 
+    if schedule is None:
+        when = "none"
+    elif schedule.at is not None:
+        when = f"once at {schedule.at.isoformat()} ({schedule.tz})"
+    else:
+        shift = int(schedule.offset.total_seconds())
+        when = f"every {schedule.rrule} offset {shift}s ({schedule.tz})"
     return (
         f"{name}: stages [{' | '.join(stage_text(s) for s in stages)}]; "
         f"classifications {','.join(options.classifications) or 'none'}; "
         f"include {','.join(options.include) or '-'}; exclude {','.join(options.exclude) or '-'}; "
         f"reboot {options.reboot}; window {options.window}; concurrency {options.concurrency}; "
-        f"max-failures {options.max_failures}; gate {options.gate}"
+        f"max-failures {options.max_failures}; gate {options.gate}; schedule {when}; "
+        f"notify {notify or '-'}"
     )
 
 
@@ -235,14 +292,19 @@ def create_deployment(
     name: str,
     stages: Sequence[Sequence[str]],
     options: DeploymentOptions = DEFAULTS,
+    schedule: Schedule | None = None,
+    notify: str | None = None,
 ) -> Deployment:
     """Create a deployment of ``stages`` (target names, stage 0 first) with ``options``
-    (checked with :func:`~backends.inventory.deployment_options.build_options`).
+    (checked with :func:`~backends.inventory.deployment_options.build_options`), a
+    ``schedule`` (made and checked by :func:`backends.engine.schedule.build_schedule`) and a
+    ``notify`` command (one line, run on this machine by ``sh -c``).
 
     Raises :class:`FieldError` for a bad name or stages, :class:`AlreadyExists` for a name
     taken, :class:`NotFound` naming every unknown target, :class:`AmbiguousName`."""
     name = check_deployment_name(name)
     clean = check_stages(stages)
+    notify = check_command("notify", notify)
     now = utcnow()
     with store.write() as session:
         conn = session.connection()
@@ -250,7 +312,12 @@ def create_deployment(
             raise AlreadyExists("deployment", name)
         inserted = conn.execute(
             DEPLOYMENT.insert().values(
-                name=name, created_at=now, updated_at=now, **_option_columns(options)
+                name=name,
+                created_at=now,
+                updated_at=now,
+                notify=notify,
+                **_option_columns(options),
+                **_schedule_columns(schedule),
             )
         )
         deployment_id = inserted.inserted_primary_key[0]  # type: ignore[index]
@@ -259,7 +326,7 @@ def create_deployment(
             session,
             "deployment.create",
             _machine_names(resolved),
-            _describe(name, resolved, options),
+            _describe(name, resolved, options, schedule, notify),
         )
         return _get_deployment(conn, name)
 
@@ -269,42 +336,76 @@ def edit_deployment(
     name: str,
     *,
     stages: Sequence[Sequence[str]] | None = None,
+    schedule: Schedule | None = None,
+    clear_schedule: bool = False,
+    notify: str | None = None,
     **changes: Any,
 ) -> Deployment:
     """Change a deployment: ``stages`` given replace its targets; ``changes`` are options as
     :func:`~backends.inventory.deployment_options.build_options` takes them, applied to the
-    current ones. Nothing is written unless everything checks."""
+    current ones; ``schedule`` replaces the schedule (``clear_schedule``: no schedule any
+    more); ``notify`` replaces the command (``""`` removes it). Nothing is written unless
+    everything checks."""
     clean = check_stages(stages) if stages is not None else None
+    if schedule is not None and clear_schedule:
+        raise FieldError("schedule", "", "cannot be both set and cleared")
     with store.write() as session:
         conn = session.connection()
         current = _get_deployment(conn, name)
         options = build_options(current.options, **changes)
+        when = None if clear_schedule else schedule or current.schedule
+        command = current.notify if notify is None else check_command("notify", notify)
         conn.execute(
             DEPLOYMENT.update()
             .where(DEPLOYMENT.c.id == current.id)
-            .values(updated_at=utcnow(), **_option_columns(options))
+            .values(
+                updated_at=utcnow(),
+                notify=command,
+                **_option_columns(options),
+                **_schedule_columns(when),
+            )
         )
         resolved = current.stages
         if clean is not None:
             conn.execute(delete(TARGET).where(TARGET.c.deployment_id == current.id))
             resolved = _write_targets(conn, current.id, clean)
         audit.record(
-            session, "deployment.edit", _machine_names(resolved), _describe(name, resolved, options)
+            session,
+            "deployment.edit",
+            _machine_names(resolved),
+            _describe(name, resolved, options, when, command),
         )
         return _get_deployment(conn, name)
 
 
 def delete_deployment(store: Store, name: str) -> Deployment:
-    """Delete a deployment with its targets and plans (never the machines or groups)."""
+    """Delete a deployment with its targets, plans and runs (never the machines or groups);
+    refused while one of its runs is going."""
     with store.write() as session:
         conn = session.connection()
         deployment = _get_deployment(conn, name)
+        live = (
+            conn.execute(
+                select(_RUN.c.id).where(
+                    _RUN.c.deployment_id == deployment.id, _RUN.c.state.in_(("pending", "running"))
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if live:
+            raise InventoryError(
+                f"the deployment {name!r} has a run going (#{', #'.join(map(str, live))}): "
+                "cancel it, or wait for it to end, first"
+            )
         conn.execute(delete(DEPLOYMENT).where(DEPLOYMENT.c.id == deployment.id))
         audit.record(
             session,
             "deployment.delete",
             _machine_names(deployment.stages),
-            _describe(name, deployment.stages, deployment.options),
+            _describe(
+                name, deployment.stages, deployment.options, deployment.schedule, deployment.notify
+            ),
         )
     return deployment
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select
@@ -63,6 +63,9 @@ class Group:
     machines: tuple[str, ...]  # static groups, by name
     created_at: datetime | None
     updated_at: datetime | None
+    # A periodic scan (``group edit --scan-every``): how often, and when run-due last began one.
+    scan_every: timedelta | None = None
+    last_scheduled_scan_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,8 @@ def _to_group(row: Row[Any], members: Sequence[str]) -> Group:
         machines=tuple(members) if row.kind == STATIC else (),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        scan_every=(timedelta(seconds=row.scan_every_seconds) if row.scan_every_seconds else None),
+        last_scheduled_scan_at=row.last_scheduled_scan_at,
     )
 
 

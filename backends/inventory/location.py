@@ -36,3 +36,11 @@ def own_known_hosts(url: str) -> Path:
     path = sqlite_path(url)
     base = path.parent if path is not None else default_db_path().parent
     return base / "known_hosts"
+
+
+def runner_logs(url: str) -> Path:
+    """Where runner processes write their logs: ``runs/`` next to a SQLite inventory, else in
+    the user data dir."""
+    path = sqlite_path(url)
+    base = path.parent if path is not None else default_db_path().parent
+    return base / "runs"

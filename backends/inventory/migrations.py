@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 
 from backends.inventory import tables
 from backends.inventory.errors import InventoryError
-from backends.inventory.tables import SCHEMA_VERSION, SchemaInfo
+from backends.inventory.tables import SCHEMA_VERSION, UPDATE_COUNTS_INDEX, SchemaInfo
 
 Step = Callable[[Connection], None]
 
@@ -51,8 +51,56 @@ def _v4_plans(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE plan_item ADD COLUMN installed_version VARCHAR"))
 
 
+def _v5_update_counts_index(conn: Connection) -> None:
+    """Schema 5: an index on ``machine_update (machine_id, classification)``, from which the
+    console's machines view counts every machine's missing updates without reading the rows."""
+    table = tables.UpdateRow.__table__  # type: ignore[attr-defined]
+    (index,) = (i for i in table.indexes if i.name == UPDATE_COUNTS_INDEX)
+    index.create(conn, checkfirst=True)
+
+
+def _v6_runs(conn: Connection) -> None:
+    """Schema 6: what a run records beyond schema 1's columns: its window's length, the
+    deployment's options as it started, why it ended badly, its change counter and runner log;
+    per machine the error's kind, notes (drift from the plan), the updates installed and
+    failed, how many output lines were appended, and the run's change counter."""
+    for table, column in (
+        ("run", "window_minutes INTEGER NOT NULL DEFAULT 120"),
+        ("run", "options JSON NOT NULL DEFAULT '{}'"),
+        ("run", "error VARCHAR"),
+        ("run", "seq INTEGER NOT NULL DEFAULT 0"),
+        ("run", "log_path VARCHAR"),
+        ("run_machine", "error_kind VARCHAR(32)"),
+        ("run_machine", "notes JSON NOT NULL DEFAULT '[]'"),
+        ("run_machine", "installed_items JSON NOT NULL DEFAULT '[]'"),
+        ("run_machine", "failed_items JSON NOT NULL DEFAULT '[]'"),
+        ("run_machine", "output_count INTEGER NOT NULL DEFAULT 0"),
+        ("run_machine", "seq INTEGER NOT NULL DEFAULT 0"),
+    ):
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column}"))
+
+
+def _v7_reserved(conn: Connection) -> None:
+    """Schema 7: reserved for the runner's schema work; changes nothing (yet)."""
+
+
+def _v8_schedule_claims(conn: Connection) -> None:
+    """Schema 8: ``schedule_claim``, one row per claimed occurrence of a deployment's schedule,
+    unique per (deployment, occurrence): how ``run-due`` starts each occurrence once."""
+    table = tables.ScheduleClaimRow.__table__  # type: ignore[attr-defined]
+    table.create(conn, checkfirst=True)
+
+
 # version -> the step that brings an inventory from version - 1 to it.
-STEPS: dict[int, Step] = {2: _v2_updates_digest, 3: _v3_winrm_options, 4: _v4_plans}
+STEPS: dict[int, Step] = {
+    2: _v2_updates_digest,
+    3: _v3_winrm_options,
+    4: _v4_plans,
+    5: _v5_update_counts_index,
+    6: _v6_runs,
+    7: _v7_reserved,
+    8: _v8_schedule_claims,
+}
 
 
 def migrate(conn: Connection) -> int:

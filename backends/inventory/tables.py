@@ -16,7 +16,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # Bump with a step in migrations.py whenever a table or column changes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 8
+UPDATE_COUNTS_INDEX = "ix_machine_update_machine_id_classification"
 
 
 def utcnow() -> datetime:
@@ -124,7 +125,12 @@ class UpdateRow(SQLModel, table=True):
     """One update missing on one machine, as its last scan found it."""
 
     __tablename__ = "machine_update"
-    __table_args__ = (UniqueConstraint("machine_id", "platform_id"),)
+    __table_args__ = (
+        UniqueConstraint("machine_id", "platform_id"),
+        # schema 5: the machines view counts each machine's updates by classification from
+        # this index alone, without reading the rows
+        Index(UPDATE_COUNTS_INDEX, "machine_id", "classification"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     machine_id: int = _parent("machine")
     platform_id: str  # package (apt/dnf), patch or package (zypper), UpdateID (Windows)
@@ -241,6 +247,11 @@ class PlanItemRow(SQLModel, table=True):
 
 
 class RunRow(SQLModel, table=True):
+    """One execution of a deployment's plan. ``owner_id`` (``host:pid:random``) and
+    ``heartbeat_at`` say which runner process owns it and that it is alive; ``seq`` grows with
+    every change to the run or one of its machines (schema 6), so a follower reads only what
+    changed. ``options`` holds the deployment's options as the run started (schema 6)."""
+
     __tablename__ = "run"
     id: int | None = Field(default=None, primary_key=True)
     deployment_id: int | None = _parent("deployment", nullable=True)
@@ -256,10 +267,19 @@ class RunRow(SQLModel, table=True):
     heartbeat_at: datetime | None = _when()
     cancel_requested: str | None = None  # None | soft | now
     scheduled_for: datetime | None = _when()
+    # schema 6
+    window_minutes: int = 120
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = None
+    seq: int = 0
+    log_path: str | None = None
 
 
 class RunMachineRow(SQLModel, table=True):
-    """One machine's part in a run: its state, counts, timings, error and output tail."""
+    """One machine's part in a run: its state, counts, timings, error and output tail. Schema 6
+    adds the error's kind, notes (drift from the plan, …), which updates were installed and
+    which failed, how many output lines were ever appended, and the run's ``seq`` at its last
+    change."""
 
     __tablename__ = "run_machine"
     __table_args__ = (UniqueConstraint("run_id", "machine_id"),)
@@ -277,6 +297,13 @@ class RunMachineRow(SQLModel, table=True):
     percent: int = 0
     current_item: str | None = None
     output_tail: str | None = None
+    # schema 6
+    error_kind: str | None = Field(default=None, max_length=32)
+    notes: list[str] = _json()
+    installed_items: list[str] = _json()
+    failed_items: list[dict[str, str]] = _json()  # {"id", "reason"}
+    output_count: int = 0
+    seq: int = 0
 
 
 class AuditRow(SQLModel, table=True):
@@ -286,4 +313,24 @@ class AuditRow(SQLModel, table=True):
     user: str = Field(max_length=255)
     action: str = Field(max_length=64)
     machines: list[str] = _json()
+    detail: str = ""
+
+
+class ScheduleClaimRow(SQLModel, table=True):
+    """One occurrence of a deployment's schedule, claimed by the ``run-due`` that saw it first
+    (schema 8): the unique pair (deployment, occurrence) is what lets only one process start
+    it. ``state``: starting | started | missed | not-started (``detail`` says why)."""
+
+    __tablename__ = "schedule_claim"
+    __table_args__ = (UniqueConstraint("deployment_id", "occurrence_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    deployment_id: int = _parent("deployment")
+    occurrence_at: datetime | None = _when(nullable=False)
+    state: str = Field(max_length=16)
+    claimed_at: datetime | None = _when(nullable=False)
+    claimed_by: str = Field(max_length=255)
+    run_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("run.id", ondelete="SET NULL"), nullable=True),
+    )
     detail: str = ""

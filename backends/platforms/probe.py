@@ -45,16 +45,21 @@ def check_nonce(nonce: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One command of a section. ``quiet`` discards its output: only its status matters."""
+    """One command of a section. ``quiet`` discards its output: only its status matters.
+    ``status_fd`` also opens descriptor 3 onto the output (``3>&1 2>&1``), for apt's
+    ``APT::Status-Fd=3`` progress lines (docs/install-script.md)."""
 
     argv: tuple[str, ...]
     quiet: bool = False
+    status_fd: bool = False
 
     def line(self) -> str:
         if not self.argv or not PROGRAM_RE.match(self.argv[0]):
             raise ValueError(f"not a program name: {self.argv[:1]!r}")
         words = " ".join(shlex.quote(word) for word in self.argv)
-        return f"{words} >/dev/null 2>&1" if self.quiet else f"{words} 2>&1"
+        if self.quiet:
+            return f"{words} >/dev/null 2>&1"
+        return f"{words} 3>&1 2>&1" if self.status_fd else f"{words} 2>&1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +94,26 @@ class Branch:
     sections: tuple[Section, ...]
 
 
+ENV_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+ENV_VALUE_RE = re.compile(r"[A-Za-z0-9_.,:/+-]*\Z")
+
+
 def build_script(
     nonce: str,
     common: Sequence[Section] = (),
     branches: Sequence[Branch] = (),
     otherwise: Sequence[Section] = (),
+    env: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """``export LC_ALL=C``, the ``common`` sections, then the sections of the first branch
-    whose program exists (``if``/``elif``, never nested), else the ``otherwise`` sections."""
+    """``export LC_ALL=C``, ``export NAME=value`` for each of ``env`` (plain words that need
+    no quoting), the ``common`` sections, then the sections of the first branch whose program
+    exists (``if``/``elif``, never nested), else the ``otherwise`` sections."""
     check_nonce(nonce)
     lines = ["export LC_ALL=C"]
+    for name, value in env:
+        if not ENV_NAME_RE.match(name) or not ENV_VALUE_RE.match(value):
+            raise ValueError(f"not a plain variable assignment: {name}={value!r}")
+        lines.append(f"export {name}={value}")
     for part in common:
         lines += part.lines(nonce)
     for index, branch in enumerate(branches):

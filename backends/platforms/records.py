@@ -75,3 +75,51 @@ class PlatformError(Exception):
 
 
 Assessor = Generator[Command, Result, Assessment]
+
+
+# -- installing (backends/platforms/install.py) -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """One plan item to install: its platform id as the scan found it (apt: the package,
+    ``name:arch`` for a foreign one; dnf/yum: ``name.arch``; zypper: ``patch:NAME`` or
+    ``name.arch``), its name, and the version the plan pinned (apt: the version; dnf/yum:
+    ``[epoch:]version-release``; zypper: the patch's or package's edition). ``None`` installs
+    whatever the repositories offer now."""
+
+    platform_id: str
+    name: str
+    version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InstallProgress:
+    """What one line of an install's output says about its progress: the overall percent
+    (0-100, only ever an estimate: downloads take 0-10, the package manager's own passes
+    10-100), the package or patch being worked on (``None`` between items), and the line's
+    message in the tool's words."""
+
+    percent: float
+    item: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstallOutcome:
+    """What an install did. Every item is either in ``installed`` (at its pinned version
+    afterwards, whether this run or an earlier one put it there) or in ``failed`` with the
+    reason in words. ``error`` says why the install as a whole went wrong (``None`` when it
+    did not), ``error_kind`` is ``locked``, ``command-failed``, ``sudo-password`` or
+    ``unparseable``. ``reboot_required`` is the machine's reboot state after the install
+    (``None``: unknown). ``rerun`` is set when the package manager updated itself first and
+    asks for the same command again (zypper's exit 103). ``tail`` is the end of the output,
+    for an operator."""
+
+    installed: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+    error: str | None = None
+    error_kind: str | None = None
+    reboot_required: bool | None = None
+    rerun: bool = False
+    tail: str = ""

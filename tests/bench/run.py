@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-BENCHMARKS = ("import_csv", "scan_fleet")
+BENCHMARKS = ("import_csv", "scan_fleet", "console")
 
 
 def main(names: list[str]) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from backends.inventory.errors import InventoryError, QueryError
-from tui.cli import demo, deployment, fleet, group, machine, scan
+from tui.cli import audit, demo, deployment, fleet, group, machine, report, run, run_due, scan
 from tui.cli.console import open_console
 from tui.cli.context import Context
 from tui.cli.exits import INTERRUPTED, OK, USAGE, CliError
@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.register(commands)
     group.register(commands)
     deployment.register(commands)
+    run.register(commands)
+    run_due.register(commands)
+    report.register(commands)
+    audit.register(commands)
     fleet.register(commands)
     return parser
 

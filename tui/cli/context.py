@@ -27,8 +27,13 @@ class Context:
         return inventory_url(self.db)
 
     def store(self) -> Store:
+        """The inventory, opened on first use. Every command that opens it first marks the
+        runs whose runner died interrupted (a live run of another process is never touched)."""
         if self._store is None:
+            from backends.inventory.run_owners import reap_stale_runs
+
             self._store = Store(self.url)
+            reap_stale_runs(self._store)
         return self._store
 
     def settings(self) -> Settings:

@@ -1,4 +1,5 @@
-"""``patchdeck deployment …``: create, list, show, edit, delete and plan update deployments."""
+"""``patchdeck deployment …``: create, list, show, edit, delete, plan and run update
+deployments."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from backends.engine.defaults import SCAN_CONCURRENCY, SCAN_TIMEOUT
 from backends.inventory.deployment_options import (
@@ -30,6 +31,13 @@ from backends.inventory.plans import MachinePlan, Plan, latest_plan, plan_is_sta
 from backends.inventory.validation import FieldError
 from tui.cli.confirm import confirm
 from tui.cli.context import Context
+from tui.cli.deployment_schedule import (
+    add_schedule_options,
+    schedule_changes,
+    schedule_given,
+    schedule_json,
+    schedule_lines,
+)
 from tui.cli.exits import NOT_ALL_SUCCEEDED, OK, CliError
 from tui.cli.output import age, iso_z, json_line, table
 from tui.cli.scan import scan_progress
@@ -44,7 +52,7 @@ REBOOT_RESERVE_MINUTES = 20  # DESIGN.md: the end of every window is kept for a 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     deployment = commands.add_parser(
-        "deployment", help="create, list, show, edit, delete and plan update deployments"
+        "deployment", help="create, list, show, edit, delete, plan and run update deployments"
     )
     verbs = deployment.add_subparsers(dest="verb", metavar="VERB", required=True)
 
@@ -52,6 +60,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     create.add_argument("name", metavar="NAME")
     _targets(create, "the machines and groups to update, as one stage")
     _options(create)
+    add_schedule_options(create)
     create.set_defaults(func=_create)
 
     lst = verbs.add_parser("list", help="every deployment with its targets and last plan")
@@ -67,6 +76,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     edit.add_argument("name", metavar="NAME")
     _targets(edit, "replace the targets with these, as one stage")
     _options(edit)
+    add_schedule_options(edit, editing=True)
     edit.set_defaults(func=_edit)
 
     delete = verbs.add_parser("delete", help="delete a deployment and its plans")
@@ -88,6 +98,39 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     plan.add_argument("--timeout", type=float, default=SCAN_TIMEOUT, metavar="SECONDS")
     plan.add_argument("--json", action="store_true", help="one JSON object per machine per line")
     plan.set_defaults(func=_plan)
+
+    run = verbs.add_parser(
+        "run",
+        help="plan again if stale, confirm, and run the deployment in a runner process of its "
+        "own, following it",
+    )
+    run.add_argument("name", metavar="NAME")
+    run.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    run.add_argument("--json", action="store_true", help="one JSON object per machine as it ends")
+    how = run.add_mutually_exclusive_group()
+    how.add_argument(
+        "--follow",
+        dest="detach",
+        action="store_false",
+        help="follow the run until it ends (the default)",
+    )
+    how.add_argument(
+        "--detach", dest="detach", action="store_true", help="return once the runner started"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="machines scanned at once when planning (default: the settings' concurrency)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=SCAN_TIMEOUT,
+        metavar="SECONDS",
+        help="each machine's scan when planning",
+    )
+    run.set_defaults(func=_run, detach=False)
 
 
 def _targets(parser: argparse.ArgumentParser, what: str) -> None:
@@ -203,6 +246,7 @@ def deployment_json(deployment: Deployment) -> dict[str, Any]:
         "created": iso_z(deployment.created_at),
         "updated": iso_z(deployment.updated_at),
         "last_plan": iso_z(deployment.last_plan_at),
+        **schedule_json(deployment),
     }
 
 
@@ -274,7 +318,8 @@ def _create(args: argparse.Namespace, ctx: Context) -> int:
         raise CliError("target: give the machines and groups with --target or --stage")
     try:
         options = build_options(**_option_values(args))
-        deployment = create_deployment(ctx.store(), args.name, stages, options)
+        timing = schedule_changes(args, None)
+        deployment = create_deployment(ctx.store(), args.name, stages, options, **timing)
     except FieldError as exc:
         raise CliError(str(exc)) from None
     targets = len(deployment.targets)
@@ -344,6 +389,7 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
         ("gate:", f"{options.gate} (between stages)"),
         ("pre:", options.pre_command or "-"),
         ("post:", options.post_command or "-"),
+        *schedule_lines(deployment),
         ("latest plan:", _summary_text(plan.summary(), stale) if plan else "never planned"),
     ]  # fmt: skip
     for label, value in lines:
@@ -357,6 +403,8 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
 def _edit(args: argparse.Namespace, ctx: Context) -> int:
     stages = _stages(args)
     changes = _option_values(args)
+    if schedule_given(args):
+        changes.update(schedule_changes(args, get_deployment(ctx.store(), args.name)))
     if stages is None and not changes:
         raise CliError("edit: nothing to change: give --target, --stage or an option")
     try:
@@ -381,22 +429,29 @@ def _delete(args: argparse.Namespace, ctx: Context) -> int:
     return OK
 
 
-def _plan(args: argparse.Namespace, ctx: Context) -> int:
-    from backends.engine.connections import ConnectionPool
-    from backends.engine.plan import PlanOptions, make_plan
-
+def _concurrency(args: argparse.Namespace, ctx: Context) -> int:
     concurrency = args.concurrency if args.concurrency is not None else ctx.settings().concurrency
     if concurrency < 1:
         raise CliError(f"--concurrency: {concurrency} is not a positive number")
+    return int(concurrency)
+
+
+def _new_plan(
+    ctx: Context, deployment: Deployment, concurrency: int, timeout: float, progress: bool
+) -> Plan:
+    """Scan the deployment's targets afresh and save its plan (a progress line on a
+    terminal)."""
+    from backends.engine.connections import ConnectionPool
+    from backends.engine.plan import PlanOptions, make_plan
+
     store = ctx.store()
-    deployment = get_deployment(store, args.name)
     targets = deployment_machines(store, deployment)
     if not targets:
         print(f"{deployment.name}: its targets hold no machine now", file=sys.stderr)
     pool = ConnectionPool(ctx.host_keys())
-    options = PlanOptions(concurrency=concurrency, timeout=args.timeout)
+    options = PlanOptions(concurrency=concurrency, timeout=timeout)
 
-    with scan_progress(len(targets), enabled=not args.json) as publish:
+    with scan_progress(len(targets), enabled=progress) as publish:
 
         async def go() -> Plan:
             try:
@@ -404,7 +459,13 @@ def _plan(args: argparse.Namespace, ctx: Context) -> int:
             finally:
                 await pool.close_all()
 
-        plan = asyncio.run(go())
+        return asyncio.run(go())
+
+
+def _plan(args: argparse.Namespace, ctx: Context) -> int:
+    concurrency = _concurrency(args, ctx)
+    deployment = get_deployment(ctx.store(), args.name)
+    plan = _new_plan(ctx, deployment, concurrency, args.timeout, progress=not args.json)
     if args.json:
         for machine in plan.machines:
             json_line(machine_plan_json(machine))
@@ -415,7 +476,58 @@ def _plan(args: argparse.Namespace, ctx: Context) -> int:
     return NOT_ALL_SUCCEEDED if plan.failed else OK
 
 
-def _plan_table(plan: Plan) -> None:
+def _run(args: argparse.Namespace, ctx: Context) -> int:
+    """Plan again when the plan is stale, show it, confirm, start a runner process, follow."""
+    from backends.inventory.runs import create_run
+    from tui.cli.follow import follow_run
+    from tui.cli.runner_process import log_path, spawn_runner
+
+    store = ctx.store()
+    deployment = get_deployment(store, args.name)
+    plan = latest_plan(store, deployment.id)
+    if plan is None or plan_is_stale(plan, deployment_changed_at=deployment.updated_at):
+        why = "it was never planned" if plan is None else f"plan #{plan.id} is stale"
+        print(f"{deployment.name}: {why}: planning now", file=sys.stderr)
+        concurrency = _concurrency(args, ctx)
+        plan = _new_plan(ctx, deployment, concurrency, args.timeout, progress=True)
+    else:
+        print(
+            f"{deployment.name}: using plan #{plan.id}, made {age(plan.created_at)} ago",
+            file=sys.stderr,
+        )
+    summary = plan.summary()
+    out = sys.stderr if args.json else sys.stdout
+    if plan.machines:
+        _plan_table(plan, out)
+    print(f"plan #{plan.id} of {deployment.name}: {_counts_text(summary)}", file=out)
+    if not plan.machines:
+        print(f"{deployment.name}: nothing to run", file=sys.stderr)
+        return OK
+    if summary.failed == summary.machines:
+        print(f"{deployment.name}: no machine of the plan can be run", file=sys.stderr)
+        return NOT_ALL_SUCCEEDED
+    options = deployment.options
+    ready = summary.machines - summary.failed
+    skipped = f"; {summary.failed} could not be planned and are skipped" if summary.failed else ""
+    confirm(
+        f"Run {deployment.name} now on {plural(ready, 'machine')}: "
+        f"{plural(summary.updates, 'update')}, reboot {options.reboot}, window "
+        f"{options.window} (the last {REBOOT_RESERVE_MINUTES}m kept for reboots){skipped}?",
+        args.yes,
+    )
+    run = create_run(store, plan, options)
+    process = spawn_runner(ctx, run.id)
+    print(
+        f"run #{run.id} started: runner pid {process.pid}, log {log_path(ctx, run.id)}",
+        file=sys.stderr,
+    )
+    if args.detach:
+        print(f"follow it with `patchdeck run follow {run.id}`", file=sys.stderr)
+        return OK
+    return follow_run(ctx, run.id, as_json=args.json, process=process)
+
+
+def _plan_table(plan: Plan, out: TextIO | None = None) -> None:
     def problem(machine: MachinePlan) -> str:
         if machine.error:
             return machine.error
@@ -436,6 +548,7 @@ def _plan_table(plan: Plan) -> None:
             )
             for m in plan.machines
         ),
+        out,
     )
 
 

@@ -56,6 +56,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_show)
 
+    edit = verbs.add_parser("edit", help="change a group's periodic scan")
+    edit.add_argument("name", metavar="NAME")
+    edit.add_argument(
+        "--scan-every",
+        metavar="DURATION",
+        required=True,
+        help="scan its machines this often, begun by `patchdeck run-due` (6h, 1d; at least "
+        "5m); off stops it",
+    )
+    edit.set_defaults(func=_edit)
+
     delete = verbs.add_parser("delete", help="delete a group (its machines stay)")
     delete.add_argument("name", metavar="NAME")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -133,6 +144,7 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
         json_line(
             {
                 **group_json(group),
+                "scan_every": _every_text(group) if group.scan_every else None,
                 "count": len(machines),
                 "machines": [machine_json(m) for m in machines],
             }
@@ -145,6 +157,7 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
         ("kind:", group.kind),
         (label, _definition(group)),
         ("resolves to:", now),
+        *([("scan every:", _every_text(group))] if group.scan_every else []),
     ):
         print(f"{name:<14}{neutralise(value)}")
     if machines:
@@ -198,4 +211,26 @@ def _delete(args: argparse.Namespace, ctx: Context) -> int:
     )
     delete_group(store, group.name)
     print(f"deleted group {group.name}")
+    return OK
+
+
+def _every_text(group: Group) -> str:
+    seconds = int(group.scan_every.total_seconds()) if group.scan_every else 0
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _edit(args: argparse.Namespace, ctx: Context) -> int:
+    from backends.inventory.group_scans import check_scan_every, set_scan_every
+
+    try:
+        group = set_scan_every(ctx.store(), args.name, check_scan_every(args.scan_every))
+    except FieldError as exc:
+        raise CliError(str(exc)) from None
+    if group.scan_every is None:
+        print(f"group {group.name}: no periodic scan")
+    else:
+        print(f"group {group.name}: scanned every {_every_text(group)} by `patchdeck run-due`")
     return OK

@@ -1,33 +1,40 @@
 """The machines view: every machine, what it misses and how its last scan went.
 
-``/`` filters (a query, in a worker of its own: only the newest keystroke's answer is shown),
-``o``/``O`` and header clicks sort, ``space`` marks (marks are database ids, kept here, shown in
-the first column). Actions apply to the marked machines, else to the one under the cursor.
+``/`` filters the machines read (at each keystroke: see ``_show_rows``), ``o``/``O`` and header
+clicks sort, ``space`` marks (marks are database ids, kept here, shown in the first column).
+Actions apply to the marked machines, else to the one under the cursor.
+
+The table draws only the rows on screen: how wide each row's cells are and where the filter
+looks are kept as plain data, and the cells themselves are made when a row is drawn. So
+filtering and sorting 10,000 machines costs what a screenful does, plus a pass over plain
+data. The first screenful is read and shown before every machine is.
 
 While scans run, the scanner collects the names of machines that changed; every quarter of a
 second the rows of those machines are refreshed (their state from memory, their counts from
-the database, a few rows at a time) and only cells that differ are rewritten.
+the database, a few rows at a time) and only rows whose cells differ are drawn again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
-from backends.inventory.machine_status import MachineStatus, machine_statuses, matches
+from backends.inventory.machine_status import MachineStatus, machine_statuses, match_text
 from backends.inventory.machines import add_machine
 from backends.inventory.records import Machine, MachineSpec
+from tui import heap
 from tui.actions import MACHINES, bindings
 from tui.format import age, os_name, plural
 from tui.messages import MachinesLoaded, MachinesRefreshed
@@ -41,12 +48,14 @@ from tui.widgets.list_table import MAX_COLUMN_WIDTH, Column, ListTable
 MARK = "●"
 TICK = 0.25  # seconds between two looks at what a scan changed
 AGES_EVERY = 30.0  # seconds between two refreshes of the "Age" column
-QUICK = 0.05  # a filter is applied at each key while showing the rows takes less than this
+QUICK = 0.08  # a filter is applied at each key while showing the rows takes less than this
 TYPING_PAUSE = 0.15  # else once typing pauses this long
+FIRST_PAGE = 60  # machines read first (at least a screenful), while the others are read
 STALE_AFTER = 10.0  # seconds after which coming back to the view reads the inventory again
 OS_ROOM = 13
 FLEX = ("name", "os", "env")  # the columns that share what room the others leave
 LIVE = {QUEUED: "queued", "connecting": "connecting…", "scanning": "scanning…"}
+REBOOT = {True: "yes", False: "no", None: "?"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,10 @@ SORTS = (
 SORT_BY_COLUMN = {s.column: s for s in SORTS}
 
 
+def _differ(a: Text, b: Text) -> bool:
+    return a.plain != b.plain or a.style != b.style or a.spans != b.spans
+
+
 def _env_text(m: MachineStatus) -> str:
     tags = " ".join(f"{k}={v}" for k, v in m.tags if not (k == "env" and v == m.environment))
     return " ".join(filter(None, (m.environment, tags)))
@@ -111,13 +124,18 @@ class MachinesScreen(MachineActions):
         self.sort = SORTS[0]
         self.sort_reverse = False
         self._changed: set[str] = set()
-        self._cells: dict[str, tuple[Text, ...]] = {}
+        self._lens: dict[str, tuple[int, ...]] = {}  # how wide each cell of a row is
+        self._haystacks: dict[str, str] = {}  # where the filter looks (match_text)
+        self._order: list[str] | None = None  # every row key in the sort order, once sorted
+        self._drawn: dict[str, tuple[Text, ...]] = {}  # the cells of rows drawn so far
+        self._widths: list[int] = []  # the widest cell of each column, among the rows shown
         self._styles: dict[str, str] = {}
         self._flex = (14, 10, 10)  # widest name, OS and env/tags, from the screen's width
         self._scanning = False
         self._typing: Timer | None = None
         self._render_seconds = 0.0  # how long showing the rows took last time
         self._loaded_at = 0.0
+        self._partial = False  # only the first screenful is read yet
 
     # layout -----------------------------------------------------------------------------
 
@@ -151,14 +169,21 @@ class MachinesScreen(MachineActions):
             Column("state", "State", 11),
         ]
 
+    def _widths_shown(self) -> list[int]:
+        """The widest cell of each column among the rows shown (never narrower than its
+        label, never wider than ``MAX_COLUMN_WIDTH``)."""
+        labels = tuple(len(c.label) for c in self.columns())
+        if not self.rows:
+            return list(labels)
+        lens = self._lens
+        widest = map(max, zip(labels, *(lens[key] for key in self.rows), strict=True))
+        return [min(w, MAX_COLUMN_WIDTH) for w in widest]
+
     def _flex_widths(self) -> tuple[int, int, int]:
         """The widths of name, OS and env/tags: what their cells need, within the room the
         screen leaves after the other columns (name first, then OS, env/tags what is left)."""
         columns = self.columns()
-        natural = [len(c.label) for c in columns]
-        for key in self.rows:
-            for i, cell in enumerate(self._cells[key]):
-                natural[i] = max(natural[i], min(cell.cell_len, MAX_COLUMN_WIDTH))
+        natural = self._widths
         fixed = sum(w for c, w in zip(columns, natural, strict=True) if c.key not in FLEX)
         # two cells of padding around each column, and the scrollbar
         room = max(28, self.size.width - fixed - 2 * len(columns) - 2)
@@ -178,9 +203,7 @@ class MachinesScreen(MachineActions):
             "muted": "dim",
         }
         if self.all:
-            now = self.deck.clock()
-            self._cells = {key: self.cells(m, now) for key, m in self.all.items()}
-            self._show_rows()
+            self._redraw_rows()
 
     def on_mount(self) -> None:
         self._theme_styles()
@@ -197,24 +220,43 @@ class MachinesScreen(MachineActions):
     def on_screen_resume(self) -> None:
         # back from another view: other commands may have changed the inventory meanwhile
         # (not after a moment's help or question: that would read 10,000 machines again)
+        if self._partial:
+            return  # every machine is being read
         if self.all and time.monotonic() - self._loaded_at > STALE_AFTER:
             self.load()
 
     # loading ----------------------------------------------------------------------------
 
-    @work(thread=True, group="machines", exclusive=True, exit_on_error=False, name="listing")
     def load(self) -> None:
-        """Read every machine; the filter then runs on what was read (see ``_show_rows``)."""
-        self.post_message(MachinesLoaded(machine_statuses(self.deck.store)))
+        """Read every machine; the filter then runs on what was read (see ``_show_rows``).
+        When nothing is shown yet and the rows go by name, the first screenful comes first:
+        it is on screen long before 10,000 machines are read."""
+        first = not self.all and self.sort is SORTS[0] and not self.sort_reverse
+        self._listing(max(FIRST_PAGE, self.app.size.height) if first else None)
+
+    @work(thread=True, group="machines", exclusive=True, exit_on_error=False, name="listing")
+    def _listing(self, first: int | None) -> None:
+        store = self.deck.store
+        if first is not None:
+            page = machine_statuses(store, first=first)
+            if len(page) == first:  # else that was every machine
+                self.post_message(MachinesLoaded(page, first=True))
+        self.post_message(MachinesLoaded(machine_statuses(store)))
 
     def on_machines_loaded(self, message: MachinesLoaded) -> None:
-        self._loaded_at = time.monotonic()
-        now = self.deck.clock()
+        self._partial = message.first
+        if not message.first:
+            self._loaded_at = time.monotonic()
+            self.marks &= {m.id for m in message.machines}
         self.all = {str(m.id): m for m in message.machines}
         self.key_by_name = {m.name: key for key, m in self.all.items()}
-        self._cells = {key: self.cells(m, now) for key, m in self.all.items()}
-        self.marks &= {m.id for m in message.machines}
+        self._lens = self._all_widths()
+        self._haystacks = {key: match_text(m) for key, m in self.all.items()}
+        self._order = None
+        self._drawn.clear()
         self._show_rows()
+        if not message.first:
+            self.call_after_refresh(heap.settle)  # once the rows are on screen
 
     def _sorted(self, machines: list[MachineStatus]) -> list[MachineStatus]:
         now = self.deck.clock()
@@ -227,21 +269,29 @@ class MachinesScreen(MachineActions):
         The filter runs on the rows already read rather than as a query per keystroke: the
         table needs every machine's counts anyway, and counting them again for each key
         (a GROUP BY over every update row) would cost a second at 10,000 machines × 100
-        updates. ``matches`` is the query's own rule (a test holds them equal).
+        updates. It is ``matches``, the query's own rule (a test holds them equal), as one
+        substring search per machine in its ``match_text``. Every machine is sorted once
+        (again when the sort or a machine changes); the filter keeps that order.
         """
-        started = time.monotonic()
-        text = self.filter_text
-        shown = [m for m in self.all.values() if not text or matches(m, text)]
-        shown = self._sorted(shown)
-        self.rows = {str(m.id): m for m in shown}
+        if self._order is None:
+            self._order = [str(m.id) for m in self._sorted(list(self.all.values()))]
+        started = time.monotonic()  # what a keystroke in the filter costs (sorting aside)
+        wanted = self.filter_text.lower()
+        if wanted:
+            haystacks = self._haystacks
+            keys = [key for key in self._order if wanted in haystacks[key]]
+        else:
+            keys = self._order
+        had_rows = bool(self.rows)
+        self.rows = {key: self.all[key] for key in keys}
+        self._widths = self._widths_shown()
         self._flex = self._flex_widths()
         table = self.query_one("#machines", ListTable)
-        for key in self.rows:  # marks change while a row is not shown (esc clears them all)
-            self._cells[key] = (self._mark(key), *self._cells[key][1:])
         with self.app.batch_update():
-            table.replace_rows(self.columns(), [(key, self._cells[key]) for key in self.rows])
-        self._show_status()
-        self.refresh_bindings()  # what needs a row shows once there is one
+            table.show_rows(self.columns(), list(self.rows), self._cells_of, self._widths)
+            self._show_status()
+        if bool(self.rows) != had_rows:  # what needs a row shows once there is one
+            self.refresh_bindings()
         self._render_seconds = time.monotonic() - started
 
     def _show_status(self) -> None:
@@ -249,7 +299,9 @@ class MachinesScreen(MachineActions):
         shown = len(self.rows)
         parts = []
         total = len(self.all)
-        if self.filter_text:
+        if self._partial:
+            parts.append(f"the first {total} machines · reading the others…")
+        elif self.filter_text:
             parts.append(f"{shown} of {total} machines match {self.filter_text!r}   esc clears")
         elif total:
             parts.append(plural(total, "machine"))
@@ -265,66 +317,112 @@ class MachinesScreen(MachineActions):
 
     # cells ------------------------------------------------------------------------------
 
+    def _cells_of(self, key: str) -> tuple[Text, ...]:
+        """The cells of the row ``key``, made when the table first draws it."""
+        cells = self._drawn.get(key)
+        if cells is None:
+            cells = self._drawn[key] = self.cells(self.all[key], self.deck.clock())
+        return cells
+
+    def _texts(self, m: MachineStatus, now: datetime, states: Mapping[str, str]) -> tuple[str, ...]:
+        """What the cells of ``m``'s row read, after the mark (``states``: the scanner's live
+        states, by machine name)."""
+        if not m.assessed:
+            security = critical = other = "·"
+        else:
+            missing = m.missing
+            security, other = str(missing.security), str(missing.other)
+            critical = str(missing.critical) if m.os_family == "windows" else ""
+        return (
+            neutralise(m.name),
+            neutralise(os_name(m.os_family, m.distro, m.version)),
+            neutralise(_env_text(m)),
+            security,
+            critical,
+            other,
+            REBOOT[m.reboot_pending],
+            age(m.last_scan_at, now) if m.last_scan_at else "never",
+            self._state(m, states)[0],
+        )
+
+    def _cell_widths(
+        self, m: MachineStatus, now: datetime, states: Mapping[str, str]
+    ) -> tuple[int, ...]:
+        texts = self._texts(m, now, states)
+        return (1, *(len(t) if t.isascii() else cell_len(t) for t in texts))
+
+    def _all_widths(self) -> dict[str, tuple[int, ...]]:
+        now, states = self.deck.clock(), self.deck.scanner.states
+        return {key: self._cell_widths(m, now, states) for key, m in self.all.items()}
+
     def cells(self, m: MachineStatus, now: datetime) -> tuple[Text, ...]:
         styles = self._styles
-        counts: list[Text] = []
-        for which in ("security", "critical", "other"):
+        states = self.deck.scanner.states
+        name, os_text, env, *counts, reboot, last, state = self._texts(m, now, states)
+        count_cells: list[Text] = []
+        for which, value in zip(("security", "critical", "other"), counts, strict=True):
             if not m.assessed:
-                counts.append(Text("·", style=styles["muted"], justify="right"))
-            elif which == "critical" and m.os_family != "windows":
-                counts.append(Text("", justify="right"))
+                count_cells.append(Text(value, style=styles["muted"], justify="right"))
             else:
-                value = getattr(m.missing, which)
-                urgent = value and which != "other"
+                urgent = which != "other" and value not in ("", "0")
                 style = styles["error"] if urgent else ""
-                counts.append(Text(str(value), style=style, justify="right"))
-        reboot = {True: ("yes", styles["warning"]), False: ("no", ""), None: ("?", "")}
-        reboot_text, reboot_style = reboot[m.reboot_pending]
+                count_cells.append(Text(value, style=style, justify="right"))
+        reboot_style = styles["warning"] if m.reboot_pending else ""
         return (
             self._mark(str(m.id)),
-            plain(m.name),
-            plain(os_name(m.os_family, m.distro, m.version)),
-            plain(_env_text(m)),
-            *counts,
-            Text(reboot_text, style=reboot_style),
-            Text(age(m.last_scan_at, now) if m.last_scan_at else "never"),
-            self._state(m),
+            Text(name, no_wrap=True),
+            Text(os_text, no_wrap=True),
+            Text(env, no_wrap=True),
+            *count_cells,
+            Text(reboot, style=reboot_style),
+            Text(last),
+            Text(state, style=self._state(m, states)[1]),
         )
 
     def _mark(self, key: str) -> Text:
         return Text(MARK if int(key) in self.marks else " ")
 
-    def _state(self, m: MachineStatus) -> Text:
-        live = self.deck.scanner.states.get(m.name)
+    def _state(self, m: MachineStatus, states: Mapping[str, str]) -> tuple[str, str]:
+        """What the state cell reads, and its style."""
+        live = states.get(m.name)
         if live is not None:
-            return Text(LIVE.get(live, neutralise(live)), style=self._styles["warning"])
+            return LIVE.get(live, neutralise(live)), self._styles["warning"]
         if m.reachable is False:
-            return Text("unreachable", style=self._styles["error"])
+            return "unreachable", self._styles["error"]
         if m.last_scan_outcome == "failed":
-            return Text("failed", style=self._styles["error"])
+            return "failed", self._styles["error"]
         if m.last_scan_at is None:
-            return Text("never", style=self._styles["muted"])
-        return Text("ok")
+            return "never", self._styles["muted"]
+        return "ok", ""
 
     def _update_row(self, key: str, machine: MachineStatus, now: datetime) -> None:
-        """Rewrite the cells of one row that differ from what it shows."""
-        new = self.cells(machine, now)
-        old = self._cells.get(key, ())
-        self._cells[key] = new
+        """Draw one row again if its cells differ from what it shows."""
+        if machine is not self.all.get(key):
+            self._order = None  # it may sort elsewhere now: the next filter or sort sorts
+            self._haystacks[key] = match_text(machine)
         self.all[key] = machine
+        self._lens[key] = self._cell_widths(machine, now, self.deck.scanner.states)
+        old = self._drawn.pop(key, None)
         if key not in self.rows:
             return  # not shown (filtered out): it is up to date when it is
         self.rows[key] = machine
-        table = self.query_one("#machines", ListTable)
-        for column, before, after in zip(self.columns(), old, new, strict=True):
-            if before != after:
-                table.update_cell(key, column.key, after, update_width=False)
+        if old is None:
+            return  # never drawn: drawn as it is when it shows
+        new = self._drawn[key] = self.cells(machine, now)
+        if any(_differ(a, b) for a, b in zip(old, new, strict=True)):
+            self.query_one("#machines", ListTable).refresh_rows([key])
+
+    def _redraw_rows(self) -> None:
+        """Every row's cells may have changed (marks, ages, the theme): make them again as
+        rows are drawn."""
+        self._drawn.clear()
+        self.query_one("#machines", ListTable).refresh_rows()
 
     # live scans -------------------------------------------------------------------------
 
     def _flush(self) -> None:
         running = self.deck.scanner.progress.running
-        if self._scanning and not running and self._flex_widths() != self._flex:
+        if self._scanning and not running and self._flex_widths_now() != self._flex:
             # every scan is over and the OS names it found need more room: lay out again
             self._show_rows()
         self._scanning = running
@@ -347,6 +445,11 @@ class MachinesScreen(MachineActions):
         if finished:
             self.refresh_rows(finished)
 
+    def _flex_widths_now(self) -> tuple[int, int, int]:
+        """``_flex_widths`` for the cells the rows shown read now."""
+        self._widths = self._widths_shown()
+        return self._flex_widths()
+
     @work(thread=True, group="machine-rows", exit_on_error=False, name="refreshing rows")
     def refresh_rows(self, ids: list[int]) -> None:
         self.post_message(MachinesRefreshed(machine_statuses(self.deck.store, ids=ids), ids))
@@ -363,21 +466,14 @@ class MachinesScreen(MachineActions):
 
     def _refresh_ages(self) -> None:
         if self.is_current and self.rows:
-            self._rewrite_rows()
+            self._lens = self._all_widths()
+            self._redraw_rows()
 
     # sorting ----------------------------------------------------------------------------
 
     def _apply_sort(self) -> None:
-        table = self.query_one("#machines", ListTable)
-        now = self.deck.clock()
-        key, rows = self.sort.key, self.rows
-        by_cell = {cells[1].plain: row for row, cells in self._cells.items()}  # the name cell
-        table.sort(
-            "name",
-            key=lambda name: key(rows[by_cell[name.plain]], now),
-            reverse=self.sort_reverse,
-        )
-        self._show_status()
+        self._order = None
+        self._show_rows()
 
     def _sort_by(self, column: str, flip: bool) -> None:
         sort = SORT_BY_COLUMN.get(column)
@@ -397,9 +493,9 @@ class MachinesScreen(MachineActions):
         self.sort_reverse = not self.sort_reverse
         self._apply_sort()
 
-    @on(DataTable.HeaderSelected, "#machines")
-    def _header(self, event: DataTable.HeaderSelected) -> None:
-        self._sort_by(str(event.column_key.value), flip=True)
+    @on(ListTable.HeaderSelected, "#machines")
+    def _header(self, event: ListTable.HeaderSelected) -> None:
+        self._sort_by(event.column, flip=True)
 
     # marks and targets ------------------------------------------------------------------
 
@@ -423,14 +519,8 @@ class MachinesScreen(MachineActions):
             self.marks -= shown
         else:
             self.marks |= shown
-        self._rewrite_rows()
+        self._redraw_rows()
         self._show_status()
-
-    def _rewrite_rows(self) -> None:
-        now = self.deck.clock()
-        with self.app.batch_update():
-            for key, machine in list(self.rows.items()):
-                self._update_row(key, machine, now)
 
     def target_ids(self) -> list[int]:
         if self.marks:
@@ -471,7 +561,7 @@ class MachinesScreen(MachineActions):
             machine = self.rows[key]
             self.app.push_screen(MachineDetailScreen(machine.id, machine.name))
 
-    @on(DataTable.RowSelected, "#machines")
+    @on(ListTable.RowSelected, "#machines")
     def _clicked(self) -> None:
         self.action_open()
 
@@ -503,7 +593,7 @@ class MachinesScreen(MachineActions):
             self.clear_filter()
         elif self.marks:
             self.marks.clear()
-            self._rewrite_rows()
+            self._redraw_rows()
             self._show_status()
         else:
             self.app_go_back()
@@ -512,7 +602,7 @@ class MachinesScreen(MachineActions):
         box = self.query_one("#filter", Input)
         box.value = ""
         box.remove_class("-shown")
-        self.query_one("#machines", DataTable).focus()
+        self.query_one("#machines", ListTable).focus()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -527,4 +617,4 @@ class MachinesScreen(MachineActions):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        self.query_one("#machines", DataTable).focus()
+        self.query_one("#machines", ListTable).focus()

@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from backends.inventory.fleet_updates import FleetUpdate, MissingOn, machines_missing
 from tui.actions import UPDATE, bindings
@@ -147,7 +147,7 @@ class UpdateMachinesScreen(View):
         if current is not None:
             self.app.push_screen(MachineDetailScreen(current.machine_id, current.machine))
 
-    @on(DataTable.RowSelected, "#missing-on")
+    @on(ListTable.RowSelected, "#missing-on")
     def _clicked(self) -> None:
         self.action_open()
 
@@ -158,7 +158,7 @@ class UpdateMachinesScreen(View):
         self.marks.symmetric_difference_update({current.machine_id})
         table = self.query_one("#missing-on", ListTable)
         mark = MARK if current.machine_id in self.marks else " "
-        table.update_cell(str(current.machine_id), "mark", Text(mark), update_width=False)
+        table.update_cell(str(current.machine_id), "mark", Text(mark))
         table.action_cursor_down()
 
     def action_mark_all(self) -> None:
@@ -185,10 +185,10 @@ class UpdateMachinesScreen(View):
         self.sort_reverse = not self.sort_reverse
         self._show()
 
-    @on(DataTable.HeaderSelected, "#missing-on")
-    def _header(self, event: DataTable.HeaderSelected) -> None:
+    @on(ListTable.HeaderSelected, "#missing-on")
+    def _header(self, event: ListTable.HeaderSelected) -> None:
         names = [label for label, _ in SORTS]
-        column = str(event.column_key.value)
+        column = event.column
         if column not in names:
             return
         index = names.index(column)
@@ -207,7 +207,7 @@ class UpdateMachinesScreen(View):
         if box.value or box.has_class("-shown"):
             box.value = ""
             box.remove_class("-shown")
-            self.query_one("#missing-on", DataTable).focus()
+            self.query_one("#missing-on", ListTable).focus()
         else:
             self.dismiss()
 
@@ -218,4 +218,4 @@ class UpdateMachinesScreen(View):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        self.query_one("#missing-on", DataTable).focus()
+        self.query_one("#missing-on", ListTable).focus()

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from backends.inventory.fleet_updates import FleetUpdate, fleet_updates
 from tui.actions import UPDATES, bindings
@@ -132,8 +132,9 @@ class UpdatesScreen(View):
         self._loaded = True
         self._loaded_at = time.monotonic()
         self._wait = max(TICK, 3 * message.seconds)
-        key = self.sort.key
-        updates = sorted(message.updates, key=key, reverse=self.sort_reverse)
+        self._show(sorted(message.updates, key=self.sort.key, reverse=self.sort_reverse))
+
+    def _show(self, updates: list[FleetUpdate]) -> None:
         self.rows = {u.key: u for u in updates}
         table = self.query_one("#updates", ListTable)
         with self.app.batch_update():
@@ -167,24 +168,8 @@ class UpdatesScreen(View):
     # sorting ----------------------------------------------------------------------------
 
     def _apply_sort(self) -> None:
-        key, rows = self.sort.key, self.rows
-        by_cell = {self._name_cell(u): k for k, u in rows.items()}
-        table = self.query_one("#updates", ListTable)
-        table.sort(
-            "name", "id", "class",
-            key=lambda cells: key(rows[by_cell[tuple(c.plain for c in cells)]]),
-            reverse=self.sort_reverse,
-        )  # fmt: skip
-        self._show_status()
-
-    @staticmethod
-    def _name_cell(u: FleetUpdate) -> tuple[str, str, str]:
-        """What the name, id and class cells of ``u`` read: unique to the row."""
-        return (
-            plain(u.name).plain,
-            plain(u.platform_id if u.platform_id != u.name else "").plain,
-            plain(u.classification.replace("_", " ")).plain,
-        )
+        updates = sorted(self.rows.values(), key=self.sort.key, reverse=self.sort_reverse)
+        self._show(updates)
 
     def _sort_by(self, column: str, flip: bool) -> None:
         sort = SORT_BY_COLUMN.get(column)
@@ -204,9 +189,9 @@ class UpdatesScreen(View):
         self.sort_reverse = not self.sort_reverse
         self._apply_sort()
 
-    @on(DataTable.HeaderSelected, "#updates")
-    def _header(self, event: DataTable.HeaderSelected) -> None:
-        self._sort_by(str(event.column_key.value), flip=True)
+    @on(ListTable.HeaderSelected, "#updates")
+    def _header(self, event: ListTable.HeaderSelected) -> None:
+        self._sort_by(event.column, flip=True)
 
     # actions ----------------------------------------------------------------------------
 
@@ -222,7 +207,7 @@ class UpdatesScreen(View):
         if key is not None and key in self.rows:
             self.app.push_screen(UpdateMachinesScreen(self.rows[key]))
 
-    @on(DataTable.RowSelected, "#updates")
+    @on(ListTable.RowSelected, "#updates")
     def _clicked(self) -> None:
         self.action_open()
 
@@ -237,7 +222,7 @@ class UpdatesScreen(View):
         if box.value or box.has_class("-shown"):
             box.value = ""
             box.remove_class("-shown")
-            self.query_one("#updates", DataTable).focus()
+            self.query_one("#updates", ListTable).focus()
         else:
             self.app_go_back()
 
@@ -250,4 +235,4 @@ class UpdatesScreen(View):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        self.query_one("#updates", DataTable).focus()
+        self.query_one("#updates", ListTable).focus()
