@@ -391,3 +391,29 @@ async def test_the_first_screenful_shows_while_the_others_are_read(
             assert app.screen.target_names() == ["m-00001"]  # type: ignore[attr-defined]
     finally:
         release.set()
+
+
+async def test_editing_a_winrm_machine_keeps_its_winrm_options(store: Store) -> None:
+    from textual.app import App
+
+    machine = add_machine(
+        store,
+        build_spec(
+            name="win-01", address="10.0.0.5", transport="winrm", winrm_auth="basic",
+            winrm_https=True, winrm_verify_cert=False, winrm_ca_file="/etc/ca.pem",
+        ),
+    )  # fmt: skip
+    form = MachineForm(lambda spec: machine, machine)
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(form)
+
+    async with Host().run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        form.query_one("#field-environment", Input).value = "prod"
+        spec = form.spec()
+    assert (spec.winrm_auth, spec.winrm_https, spec.winrm_verify_cert, spec.winrm_ca_file) == (
+        "basic", True, False, "/etc/ca.pem",
+    )  # fmt: skip
+    assert spec.environment == "prod"

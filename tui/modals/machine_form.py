@@ -130,11 +130,22 @@ class MachineForm(ModalScreen[Machine | None]):
 
     def spec(self) -> MachineSpec:
         """What the form says, checked; raises :class:`FieldError` naming the field."""
+        transport = self._choice("transport")
+        # The form has no WinRM fields: an edited WinRM machine keeps the ones it has.
+        kept = (
+            self.machine
+            if self.machine and transport == "winrm" == self.machine.transport
+            else None
+        )
         return build_spec(
+            winrm_auth=kept.winrm_auth if kept else None,
+            winrm_https=kept.winrm_https if kept else None,
+            winrm_verify_cert=kept.winrm_verify_cert if kept else None,
+            winrm_ca_file=kept.winrm_ca_file if kept else None,
             name=self._text_of("name"),
             address=self._text_of("address"),
             port=self._text_of("port") or None,
-            transport=self._choice("transport"),
+            transport=transport,
             os_family=self._choice("os") or None,
             user=self._text_of("user"),
             identity_file=self._text_of("identity"),
