@@ -279,3 +279,15 @@ def test_scan_concurrency_comes_from_settings_unless_given(
         [4],
     )
     assert _scanned_with(monkeypatch, db_path, PATCHDECK_CONCURRENCY="x") == (2, [])
+
+
+def test_plan_max_age_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    path = write(tmp_path, 'plan_max_age = "90m"\n')
+    assert load(path).plan_max_age == timedelta(minutes=90)
+    assert load(path, PATCHDECK_PLAN_MAX_AGE="4h").plan_max_age == timedelta(hours=4)
+    assert load(write(tmp_path, "")).plan_max_age == timedelta(hours=2)  # the default
+    for bad in ('"soon"', '"30s"', "90"):
+        with pytest.raises(SettingsError, match=r"config.toml:1: plan_max_age: expected a dura"):
+            load(write(tmp_path, f"plan_max_age = {bad}\n"))

@@ -8,13 +8,15 @@ The file is TOML, ``config.toml`` in the platform's user config dir
     concurrency = 50            # machines scanned at once unless --concurrency is given
     read_only = false
     notify = "mail -s patchdeck ops@example.com"   # told about runs and missed schedules
+    plan_max_age = "2h"         # an older plan is made again before a run
 
     [keys]                      # action id = key (the ids are in tui/actions.py)
     scan = "ctrl+s"
 
 Variables: ``PATCHDECK_THEME``, ``PATCHDECK_REDUCED_MOTION`` (1/0, true/false, yes/no, on/off),
-``PATCHDECK_CONCURRENCY``, ``PATCHDECK_NOTIFY``. Anything wrong is a :class:`SettingsError`
-whose message is one line naming the file and line (or the variable) and the setting at fault.
+``PATCHDECK_CONCURRENCY``, ``PATCHDECK_NOTIFY``, ``PATCHDECK_PLAN_MAX_AGE``. Anything wrong is a
+:class:`SettingsError` whose message is one line naming the file and line (or the variable)
+and the setting at fault.
 
 Nothing here imports Textual: ``patchdeck scan`` reads its concurrency from here, and Textual
 loads only when the console opens (:func:`check_theme` imports it then).
@@ -27,12 +29,15 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
 from backends.engine.defaults import SCAN_CONCURRENCY
+from backends.inventory.durations import DurationError, parse_duration
+from backends.inventory.plans import PLAN_MAX_AGE
 
 APP = "patchdeck"
 DEFAULT_THEME = "textual-dark"
@@ -54,12 +59,14 @@ class Settings:
     read_only: bool = False
     # The command told about runs and missed occurrences when a deployment has no --notify.
     notify: str | None = None
+    # A plan older than this is made again before a run (deployment run, run-due).
+    plan_max_age: timedelta = PLAN_MAX_AGE
     # Where each value that is not a default came from ("FILE:LINE", "FILE" or the variable),
     # so that a later check (the theme, at console start) can say where to fix it.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
-FIELDS = ("theme", "reduced_motion", "concurrency", "read_only", "notify", "keys")
+FIELDS = ("theme", "reduced_motion", "concurrency", "read_only", "notify", "plan_max_age", "keys")
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -190,6 +197,8 @@ def _check_value(key: str, value: object, where: str) -> object:
         return value.strip()
     if key == "notify":
         return _check_notify(value, where)
+    if key == "plan_max_age":
+        return _check_age(value, where)
     if key == "concurrency":
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SettingsError(
@@ -199,6 +208,19 @@ def _check_value(key: str, value: object, where: str) -> object:
     if not isinstance(value, bool):  # reduced_motion, read_only
         raise SettingsError(f"{where}: {key}: expected true or false, not {value!r}")
     return value
+
+
+def _check_age(value: object, where: str) -> timedelta:
+    """A duration such as "2h" or "90m", at least a minute."""
+    try:
+        age = parse_duration(value) if isinstance(value, str) else None
+    except DurationError:
+        age = None
+    if age is None or age < timedelta(minutes=1):
+        raise SettingsError(
+            f'{where}: plan_max_age: expected a duration of at least 1m such as "2h", not {value!r}'
+        )
+    return age
 
 
 def _check_notify(value: object, where: str) -> str | None:
@@ -255,4 +277,7 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     if "PATCHDECK_NOTIFY" in env:
         values["notify"] = _check_notify(env["PATCHDECK_NOTIFY"], "PATCHDECK_NOTIFY")
         sources["notify"] = "PATCHDECK_NOTIFY"
+    if env.get("PATCHDECK_PLAN_MAX_AGE", "").strip():
+        age = _check_age(env["PATCHDECK_PLAN_MAX_AGE"], "PATCHDECK_PLAN_MAX_AGE")
+        values["plan_max_age"], sources["plan_max_age"] = age, "PATCHDECK_PLAN_MAX_AGE"
     return values, sources

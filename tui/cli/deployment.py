@@ -360,7 +360,9 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
     store = ctx.store()
     deployment = get_deployment(store, args.name)
     plan = latest_plan(store, deployment.id)
-    stale = plan is not None and plan_is_stale(plan, deployment_changed_at=deployment.updated_at)
+    stale = plan is not None and plan_is_stale(
+        plan, max_age=ctx.settings().plan_max_age, deployment_changed_at=deployment.updated_at
+    )
     if args.json:
         shown = deployment_json(deployment)
         shown["plan"] = None
@@ -485,7 +487,9 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
     store = ctx.store()
     deployment = get_deployment(store, args.name)
     plan = latest_plan(store, deployment.id)
-    if plan is None or plan_is_stale(plan, deployment_changed_at=deployment.updated_at):
+    if plan is None or plan_is_stale(
+        plan, max_age=ctx.settings().plan_max_age, deployment_changed_at=deployment.updated_at
+    ):
         why = "it was never planned" if plan is None else f"plan #{plan.id} is stale"
         print(f"{deployment.name}: {why}: planning now", file=sys.stderr)
         concurrency = _concurrency(args, ctx)

@@ -61,7 +61,9 @@ def start_deployment_run(ctx: Context, deployment: Deployment, occurrence: datet
 
     store = ctx.store()
     plan = latest_plan(store, deployment.id)
-    if plan is None or plan_is_stale(plan, deployment_changed_at=deployment.updated_at):
+    if plan is None or plan_is_stale(
+        plan, max_age=ctx.settings().plan_max_age, deployment_changed_at=deployment.updated_at
+    ):
         targets = deployment_machines(store, deployment)
         if not targets:
             raise NotStarted("its targets hold no machine now")
