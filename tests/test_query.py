@@ -369,6 +369,7 @@ def test_any_text_is_a_result_or_a_query_error(fleet: Store, query: str) -> None
     st.sampled_from([" ", "", "  "]),
 )
 @example(tokens=["'", "\\", "\n"], separator="")  # an escape of a newline: one-line message
+@example(tokens=["'", "\n", "'"], separator=" ")  # a string holding a newline: one-line message
 def test_any_token_sequence_is_a_result_or_a_query_error(
     fleet: Store, tokens: list[str], separator: str
 ) -> None:

@@ -32,6 +32,8 @@ class QueryError(InventoryError):
     """
 
     def __init__(self, message: str, column: int, length: int = 1, query: str = "") -> None:
+        # One line whatever the query held: a control character quoted from it is shown by code.
+        message = "".join(c if c.isprintable() else f"U+{ord(c):04X}" for c in message)
         self.message = message
         self.column = column
         self.length = max(1, length)
