@@ -43,6 +43,7 @@ from tui.safe import neutralise, plain
 from tui.scanning import QUEUED
 from tui.screens.machine_actions import MachineActions
 from tui.screens.machine_detail import MachineDetailScreen
+from tui.screens.sorting import SortedView
 from tui.widgets.list_table import MAX_COLUMN_WIDTH, Column, ListTable
 
 MARK = "●"
@@ -96,7 +97,6 @@ SORTS = (
     ),
     SortKey("state", "state", lambda m, _: (_state_rank(m), m.name)),
 )
-SORT_BY_COLUMN = {s.column: s for s in SORTS}
 
 
 def _differ(a: Text, b: Text) -> bool:
@@ -108,7 +108,8 @@ def _env_text(m: MachineStatus) -> str:
     return " ".join(filter(None, (m.environment, tags)))
 
 
-class MachinesScreen(MachineActions):
+class MachinesScreen(SortedView, MachineActions):
+    SORTS = SORTS
     VIEW = MACHINES
     TITLE = "Machines"
     AUTO_FOCUS = "#machines"
@@ -474,24 +475,6 @@ class MachinesScreen(MachineActions):
     def _apply_sort(self) -> None:
         self._order = None
         self._show_rows()
-
-    def _sort_by(self, column: str, flip: bool) -> None:
-        sort = SORT_BY_COLUMN.get(column)
-        if sort is None:
-            return
-        if flip and sort is self.sort:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort, self.sort_reverse = sort, sort.descending
-        self._apply_sort()
-
-    def action_sort(self) -> None:
-        following = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
-        self._sort_by(following.column, flip=False)
-
-    def action_reverse(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-        self._apply_sort()
 
     @on(ListTable.HeaderSelected, "#machines")
     def _header(self, event: ListTable.HeaderSelected) -> None:

@@ -26,6 +26,7 @@ from tui.actions import UPDATES, bindings
 from tui.format import plural
 from tui.messages import UpdatesLoaded
 from tui.safe import plain
+from tui.screens.sorting import SortedView
 from tui.screens.update_machines import UpdateMachinesScreen
 from tui.screens.view import View
 from tui.widgets.list_table import Column, ListTable
@@ -57,7 +58,6 @@ SORTS = (
     ),
     SortKey("id", "id", lambda u: u.platform_id),
 )
-SORT_BY_COLUMN = {s.column: s for s in SORTS}
 COLUMNS = [
     Column("name", "Update", 40),
     Column("class", "Class", 14),
@@ -67,7 +67,8 @@ COLUMNS = [
 ]
 
 
-class UpdatesScreen(View):
+class UpdatesScreen(SortedView, View):
+    SORTS = SORTS
     VIEW = UPDATES
     TITLE = "Updates"
     AUTO_FOCUS = "#updates"
@@ -170,24 +171,6 @@ class UpdatesScreen(View):
     def _apply_sort(self) -> None:
         updates = sorted(self.rows.values(), key=self.sort.key, reverse=self.sort_reverse)
         self._show(updates)
-
-    def _sort_by(self, column: str, flip: bool) -> None:
-        sort = SORT_BY_COLUMN.get(column)
-        if sort is None:
-            return
-        if flip and sort is self.sort:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort, self.sort_reverse = sort, sort.descending
-        self._apply_sort()
-
-    def action_sort(self) -> None:
-        following = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
-        self._sort_by(following.column, flip=False)
-
-    def action_reverse(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-        self._apply_sort()
 
     @on(ListTable.HeaderSelected, "#updates")
     def _header(self, event: ListTable.HeaderSelected) -> None:
