@@ -96,9 +96,13 @@ def _converted(assessment: Assessment) -> tuple[tuple[Update, ...], str]:
     return updates, updates_digest(updates)
 
 
-def scan_report(machine_id: int, assessment: Assessment) -> ScanReport:
-    """What a successful assessment records about the machine (as a scan does)."""
-    updates, digest = _converted(assessment)
+def scan_report(
+    machine_id: int, assessment: Assessment, recall: linux.Recall | None = None
+) -> ScanReport:
+    """What a successful assessment records about the machine. With the machine's ``recall``,
+    updates the last scan already converted are not converted again."""
+    memo = recall if recall is not None else linux.Recall()
+    updates, digest = memo.derive("updates", assessment.updates, lambda: _converted(assessment))
     facts = assessment.facts
     return ScanReport(
         machine_id=machine_id,
@@ -150,20 +154,9 @@ async def _scan_one(
     except Exception as exc:  # a bug must cost one machine, never the scan
         log.exception("scan of %s failed", machine.name)
         return _failed(machine, "internal", f"internal error: {exc!r}", None)
-    memo = recall if recall is not None else linux.Recall()
-    updates, digest = memo.derive("updates", assessment.updates, lambda: _converted(assessment))
+    report = scan_report(machine.id, assessment, recall)
+    updates = report.updates
     facts = assessment.facts
-    report = ScanReport(
-        machine_id=machine.id,
-        at=utcnow(),
-        ok=True,
-        reachable=True,
-        distro=facts.distro,
-        version=facts.version,
-        reboot_pending=facts.reboot_required,
-        updates=updates,
-        updates_digest=digest,
-    )
     summary = ScanSummary(
         ok=True,
         os_family=facts.family,
