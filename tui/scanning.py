@@ -18,6 +18,7 @@ from backends.inventory.store import Store
 
 if TYPE_CHECKING:
     from backends.engine.connections import ConnectionPool
+    from backends.engine.scan import ScanMemory
     from backends.transports.known_hosts import HostKeys
 
 QUEUED = "queued"
@@ -50,6 +51,8 @@ class Scanner:
         self.last: dict[str, ScanSummary] = {}  # the last summary of every machine scanned
         self._watchers: list[set[str]] = []
         self._pool: ConnectionPool | None = None
+        # kept with the pool: a re-scan does not parse again what a machine repeats
+        self._memory: ScanMemory = {}
         self._total = self._done = self._failed = 0
 
     def watch(self) -> set[str]:
@@ -109,7 +112,7 @@ class Scanner:
             self._pool = ConnectionPool(self._host_keys())
         options = ScanOptions(concurrency=self._concurrency(), timeout=self.timeout)
         try:
-            return await scan(self.store, machines, self.publish, self._pool, options)
+            return await scan(self.store, machines, self.publish, self._pool, options, self._memory)
         finally:
             self.release(machines)
 

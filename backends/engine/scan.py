@@ -41,6 +41,10 @@ _UNREACHABLE = {"unreachable", "timeout"}
 _NOT_ASKED = {"no-credentials", "unsupported"}
 
 
+# What a caller keeps from one scan to the next, by machine name (see :func:`scan`).
+ScanMemory = dict[str, linux.Recall]
+
+
 @dataclass(frozen=True, slots=True)
 class ScanOptions:
     concurrency: int = SCAN_CONCURRENCY
@@ -196,7 +200,7 @@ async def scan(
     publish: Publish,
     pool: ConnectionPool,
     options: ScanOptions | None = None,
-    memory: dict[str, linux.Recall] | None = None,
+    memory: ScanMemory | None = None,
 ) -> dict[str, ScanSummary]:
     """Scan ``machines``; returns each one's summary by name once all are recorded.
 

@@ -14,11 +14,10 @@ import time
 from typing import Any
 
 from backends.engine.connections import ConnectionPool
-from backends.engine.scan import ScanOptions, scan
+from backends.engine.scan import ScanMemory, ScanOptions, scan
 from backends.inventory.location import own_known_hosts
 from backends.inventory.machines import list_machines
 from backends.inventory.store import Store
-from backends.platforms.linux import Recall
 from backends.transports.known_hosts import HostKeys
 
 
@@ -27,7 +26,7 @@ async def main(db: str, concurrency: int) -> dict:  # type: ignore[type-arg]
     pool = ConnectionPool(HostKeys(own_known_hosts(store.url)))
     options = ScanOptions(concurrency=concurrency)
     out: dict[str, Any] = {}
-    memory: dict[str, Recall] = {}
+    memory: ScanMemory = {}
     for phase in ("cold", "warm"):
         start, cpu = time.perf_counter(), time.process_time()
         # As the console does before each scan: what the last scan learned shapes the next.
