@@ -29,6 +29,7 @@ class FakeSettings:
     theme: str | None = None
     reduced_motion: bool = False
     concurrency: int = 10
+    read_only: bool = False
 
 
 async def test_views_keep_their_state_and_colon_jumps(store: Store) -> None:
@@ -215,3 +216,27 @@ async def test_the_settings_apply_theme_motion_concurrency_and_keys(store: Store
         assert app.animation_level == "none"
         assert app.deck.concurrency == 7
         assert app.deck.registry.key("scan") == "ctrl+s"
+
+
+async def test_read_only_hides_and_refuses_what_changes_machines_or_definitions(
+    store: Store,
+) -> None:
+    from backends.inventory.machines import add_machine, list_machines
+    from backends.inventory.validation import build_spec
+
+    add_machine(store, build_spec(name="web", address="10.0.0.1"))
+    app = PatchdeckApp(store, settings=FakeSettings(read_only=True), first_view=MACHINES)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_text(pilot, "web")
+        assert "(read-only)" in app.sub_title
+        await pilot.press("question_mark")
+        shown = [text for _, text in _help_rows(app)]
+        assert "Filter" in shown and "Scan" in shown
+        assert not {"Add machine", "Edit machine", "Remove", "Trust host key"} & set(shown)
+        await pilot.press("escape", "d", "a", "e")
+        await settle(pilot)
+        assert app.screen.VIEW == MACHINES  # no form, no confirmation opened
+        assert [m.name for m in list_machines(store)] == ["web"]
+        await pilot.press("ctrl+p", *keys("remove"))
+        await settle(pilot)
+        assert "Machines: Remove" not in screen_text(app)

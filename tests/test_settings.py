@@ -101,6 +101,8 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     )
     assert settings.keys == {"scan": "S", "quit": "ctrl+q"}  # not overridden
     assert load(path, PATCHDECK_REDUCED_MOTION="YES").reduced_motion is True
+    assert load(path, PATCHDECK_READ_ONLY="on").read_only is True
+    assert load(path, PATCHDECK_READ_ONLY="0").read_only is False
     assert load(path, PATCHDECK_CONCURRENCY="").concurrency == 25  # empty: not set
 
 

@@ -20,6 +20,10 @@ MACHINES = "machines"
 UPDATES = "updates"
 MACHINE = "machine"  # one machine's detail
 UPDATE = "update"  # the machines missing one update
+GROUPS = "groups"
+DEPLOYMENTS = "deployments"
+RUNS = "runs"  # history: past and active runs
+RUN = "run"  # one run, live
 
 # The views `:` jumps to, in the order they are offered.
 VIEWS = (DASHBOARD, MACHINES, UPDATES)
@@ -29,6 +33,10 @@ VIEW_TITLES = {
     UPDATES: "Updates",
     MACHINE: "Machine",
     UPDATE: "Update",
+    GROUPS: "Groups",
+    DEPLOYMENTS: "Deployments",
+    RUNS: "Runs",
+    RUN: "Run",
 }
 
 
@@ -45,6 +53,8 @@ class Action:
     show: bool = False  # in the footer (the help screen and palette list every action)
     key_display: str | None = None
     priority: bool = False
+    # changes machines or what the inventory defines: hidden and refused in read-only mode
+    changes: bool = False
 
     def binding(self) -> Binding:
         return Binding(
@@ -81,10 +91,10 @@ ACTIONS: tuple[Action, ...] = (
     Action("mark_all", "asterisk", "Mark all shown", "mark_all", (MACHINES, UPDATE)),
     Action("scan", "s", "Scan", "scan", (MACHINES, MACHINE, UPDATE), show=True),
     Action("scan_all", "S", "Scan all machines", "scan_all", (DASHBOARD, MACHINES)),
-    Action("add", "a", "Add machine", "add", (MACHINES,)),
-    Action("edit", "e", "Edit machine", "edit", (MACHINES, MACHINE)),
-    Action("remove", "d", "Remove", "remove", (MACHINES, MACHINE)),
-    Action("trust", "t", "Trust host key", "trust", (MACHINES, MACHINE)),
+    Action("add", "a", "Add machine", "add", (MACHINES,), changes=True),
+    Action("edit", "e", "Edit machine", "edit", (MACHINES, MACHINE), changes=True),
+    Action("remove", "d", "Remove", "remove", (MACHINES, MACHINE), changes=True),
+    Action("trust", "t", "Trust host key", "trust", (MACHINES, MACHINE), changes=True),
     Action("ssh", "c", "SSH session", "ssh", (MACHINES, MACHINE)),
     Action("refresh", "r", "Refresh", "refresh", (DASHBOARD, MACHINES, UPDATES, MACHINE, UPDATE)),
 )
@@ -127,6 +137,11 @@ class Registry:
     def keymap(self) -> dict[str, str]:
         """What ``App.set_keymap`` takes."""
         return dict(self.overrides)
+
+    def changes(self, name: str) -> bool:
+        """Whether the action called ``name`` (a binding's action, without arguments) changes
+        machines or the inventory's definitions."""
+        return any(a.changes and a.action.split("(", 1)[0] == name for a in self.actions)
 
     def for_view(self, view: str | None) -> list[Action]:
         """The actions of ``view`` first, then those that work everywhere."""

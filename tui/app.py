@@ -75,6 +75,7 @@ class PatchdeckApp(App[int]):
             self.deck.concurrency = max(1, settings.concurrency)
             if settings.reduced_motion:
                 self.animation_level = "none"
+            self.deck.read_only = settings.read_only
         self.settings = settings
         self.first_view = first_view
         self._history: list[str] = []
@@ -84,7 +85,7 @@ class PatchdeckApp(App[int]):
         return self.deck.store
 
     def on_mount(self) -> None:
-        self.sub_title = _describe(self.store.url)
+        self.sub_title = _describe(self.store.url) + (" (read-only)" if self.deck.read_only else "")
         if self.settings is not None and self.settings.theme:
             if self.settings.theme in self.available_themes:
                 self.theme = self.settings.theme
@@ -143,7 +144,11 @@ class PatchdeckApp(App[int]):
                 (self.get_key_display(Binding(registry.key(a), "")), a.description) for a in actions
             ]
 
-        own = [a for a in registry.for_view(view) if a.views and self._runs_here(a, self.screen)]
+        own = [
+            a
+            for a in registry.for_view(view)
+            if a.views and self._runs_here(a, self.screen) and self.deck.allows(a.action)
+        ]
         everywhere = [a for a in registry.for_view(view) if not a.views]
         title = VIEW_TITLES.get(view or "", "console")
         self.push_screen(HelpScreen(title, rows(own), rows(everywhere)))
@@ -157,6 +162,8 @@ class PatchdeckApp(App[int]):
 
     def can_run(self, action: Action, screen: Screen[Any]) -> bool:
         """Whether the palette can run ``action`` from ``screen`` (here, or in another view)."""
+        if not self.deck.allows(action.action.split("(", 1)[0]):
+            return False
         if not action.views:
             return True
         if self.view_of(screen) in action.views:

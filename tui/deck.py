@@ -44,6 +44,9 @@ class ConsoleSettings(Protocol):
     @property
     def concurrency(self) -> int: ...
 
+    @property
+    def read_only(self) -> bool: ...
+
 
 @dataclass
 class Deck:
@@ -53,6 +56,8 @@ class Deck:
     known_hosts: Sequence[Path] = ()  # patchdeck's own file first, then extra trusted files
     concurrency: int = SCAN_CONCURRENCY
     scan_timeout: float = SCAN_TIMEOUT
+    # read-only mode: actions that change machines or definitions are hidden and refused
+    read_only: bool = False
     # how the console runs ssh on the terminal (tests put a recorder here)
     run_interactive: Callable[[Sequence[str]], Awaitable[int]] = ssh_session.run_interactive
 
@@ -63,6 +68,10 @@ class Deck:
         self.scanner = Scanner(
             self.store, self.host_keys, lambda: self.concurrency, self.scan_timeout
         )
+
+    def allows(self, action: str) -> bool:
+        """Whether the action called ``action`` may run now (read-only mode refuses changes)."""
+        return not (self.read_only and self.registry.changes(action))
 
     def host_keys(self) -> HostKeys:
         """The SSH host keys the console trusts; it records new ones in the first file."""

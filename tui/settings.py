@@ -6,17 +6,17 @@ The file is TOML, ``config.toml`` in the platform's user config dir
     theme = "nord"              # a Textual theme name
     reduced_motion = true       # no animations
     concurrency = 50            # machines scanned at once unless --concurrency is given
-    read_only = false
+    read_only = false           # the console without actions that change things
     notify = "mail -s patchdeck ops@example.com"   # told about runs and missed schedules
     plan_max_age = "2h"         # an older plan is made again before a run
 
     [keys]                      # action id = key (the ids are in tui/actions.py)
     scan = "ctrl+s"
 
-Variables: ``PATCHDECK_THEME``, ``PATCHDECK_REDUCED_MOTION`` (1/0, true/false, yes/no, on/off),
-``PATCHDECK_CONCURRENCY``, ``PATCHDECK_NOTIFY``, ``PATCHDECK_PLAN_MAX_AGE``. Anything wrong is a
-:class:`SettingsError` whose message is one line naming the file and line (or the variable)
-and the setting at fault.
+Variables: ``PATCHDECK_THEME``, ``PATCHDECK_REDUCED_MOTION`` and ``PATCHDECK_READ_ONLY`` (1/0,
+true/false, yes/no, on/off), ``PATCHDECK_CONCURRENCY``, ``PATCHDECK_NOTIFY``,
+``PATCHDECK_PLAN_MAX_AGE``. Anything wrong is a :class:`SettingsError` whose message is one line
+naming the file and line (or the variable) and the setting at fault.
 
 Nothing here imports Textual: ``patchdeck scan`` reads its concurrency from here, and Textual
 loads only when the console opens (:func:`check_theme` imports it then).
@@ -253,15 +253,17 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     theme = env.get("PATCHDECK_THEME", "").strip()
     if theme:
         values["theme"], sources["theme"] = theme, "PATCHDECK_THEME"
-    motion = env.get("PATCHDECK_REDUCED_MOTION", "").strip()
-    if motion:
-        if motion.lower() not in _TRUE + _FALSE:
-            raise SettingsError(
-                f"PATCHDECK_REDUCED_MOTION: reduced_motion: expected 1/0, true/false, yes/no "
-                f"or on/off, not {motion!r}"
-            )
-        values["reduced_motion"] = motion.lower() in _TRUE
-        sources["reduced_motion"] = "PATCHDECK_REDUCED_MOTION"
+    for name, variable in (
+        ("reduced_motion", "PATCHDECK_REDUCED_MOTION"),
+        ("read_only", "PATCHDECK_READ_ONLY"),
+    ):
+        flag = env.get(variable, "").strip()
+        if flag:
+            if flag.lower() not in _TRUE + _FALSE:
+                raise SettingsError(
+                    f"{variable}: {name}: expected 1/0, true/false, yes/no or on/off, not {flag!r}"
+                )
+            values[name], sources[name] = flag.lower() in _TRUE, variable
     concurrency = env.get("PATCHDECK_CONCURRENCY", "").strip()
     if concurrency:
         try:

@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="an extra known_hosts file to trust (also $PATCHDECK_KNOWN_HOSTS)",
     )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="open the console without the actions that change machines or definitions "
+        "(also read_only in the config)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo.register(commands)
     machine.register(commands)

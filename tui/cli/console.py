@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from tui.cli.context import Context
 from tui.settings import Settings, check_keys, check_theme
@@ -24,4 +25,6 @@ def open_console(args: argparse.Namespace, ctx: Context) -> int:
 
     ctx.store()  # a bad --db is reported here too
     settings = console_settings(ctx)
+    if getattr(args, "read_only", False):
+        settings = dataclasses.replace(settings, read_only=True)
     return run_console(ctx.url, known_hosts=ctx.known_hosts_files(), settings=settings)

@@ -30,8 +30,9 @@ class View(Screen[None]):
         self.deck_app.go_back()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """A registry action this view does not have is not shown (nor run) here."""
-        return hasattr(self, f"action_{action}")
+        """A registry action this view does not have is not shown (nor run) here; in read-only
+        mode, neither is one that changes machines or definitions."""
+        return hasattr(self, f"action_{action}") and self.deck.allows(action)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """No silent failures: a worker that fails is a notification and a log line."""
