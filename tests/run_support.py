@@ -70,9 +70,16 @@ def pool_for(store: Store, tmp_path: Path) -> ConnectionPool:
     )
 
 
-def deploy(store: Store, name: str, stages: Sequence[Sequence[str]], **options: Any) -> Deployment:
+def deploy(
+    store: Store,
+    name: str,
+    stages: Sequence[Sequence[str]],
+    notify: str | None = None,
+    **options: Any,
+) -> Deployment:
     defaults: dict[str, Any] = {"classifications": ["security", "other"]}
-    return create_deployment(store, name, stages, build_options(**{**defaults, **options}))
+    built = build_options(**{**defaults, **options})
+    return create_deployment(store, name, stages, built, notify=notify)
 
 
 async def plan_of(store: Store, deployment: Deployment, pool: ConnectionPool) -> Plan:

@@ -81,7 +81,11 @@ def test_a_run_needs_confirmation(fleet: CliFleet) -> None:
 
 def test_deployment_run_json_prints_each_machine_as_it_ends(fleet: CliFleet) -> None:
     _create(fleet.db, "nightly")
-    result = run_cli("deployment", "run", "nightly", "--yes", "--json", db=fleet.db, timeout=120)
+    told = fleet.db.parent / "told.json"  # the settings' default notify command hears the end
+    result = run_cli(
+        "deployment", "run", "nightly", "--yes", "--json", db=fleet.db, timeout=120,
+        env={"PATCHDECK_NOTIFY": f"cat > {told}"},
+    )  # fmt: skip
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(r["machine"] for r in rows) == ["sim-000", "sim-001", "sim-002"]
     for row in rows:
@@ -101,6 +105,13 @@ def test_deployment_run_json_prints_each_machine_as_it_ends(fleet: CliFleet) -> 
         for line in run_cli("run", "list", "--json", db=fleet.db).stdout.splitlines()
     ]
     assert [(r["id"], r["machines"]) for r in listed] == [(1, 3)]
+    for _ in range(100):  # bounded: 10 s; the runner tells the command after recording the end
+        if told.exists() and told.read_text().endswith("\n"):
+            break
+        time.sleep(0.1)
+    event = json.loads(told.read_text())
+    assert (event["event"], event["run_id"], event["state"]) == ("run-ended", 1, "succeeded")
+    assert event["totals"] == {"succeeded": 3}
     # a fresh plan was made for the run, and the run's start and end are audited
     store = fleet.store()
     actions = [e.action for e in list_audit(store)]

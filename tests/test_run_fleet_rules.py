@@ -5,6 +5,7 @@ the pre command, one active run per machine), and a runner that loses its run.""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,7 +115,10 @@ async def test_past_the_failure_threshold_no_new_machine_starts(
         names = sorted(m.name for m in fleet.machines[:4])
         pool = pool_for(store, tmp_path)
         runner = Runner(store, pool)
-        deployment = deploy(store, "careful", [names], concurrency=1, max_failures=0)
+        told = tmp_path / "events.jsonl"
+        deployment = deploy(
+            store, "careful", [names], notify=f"cat >> {told}", concurrency=1, max_failures=0
+        )
         run = await runner.start(deployment)
         _unplug(store, names[0], closed_port, key)  # the first machine fails to connect
         ended = await runner.execute(run)
@@ -129,6 +133,15 @@ async def test_past_the_failure_threshold_no_new_machine_starts(
             "skipped: 1 machines failed, more than --max-failures 0 allows"
         )
         assert machines[name].started_at is None
+    # the notify command heard the threshold crossed, then the end (every line one event)
+    events = [json.loads(line) for line in told.read_text().splitlines()]
+    assert [(e["event"], e["deployment"], e["run_id"]) for e in events] == [
+        ("failure-threshold", "careful", run.id),
+        ("run-ended", "careful", run.id),
+    ]
+    assert (events[0]["failed"], events[0]["allowed"]) == (1, 0)
+    assert events[1]["state"] == ended.state
+    assert events[1]["totals"] == {"failed": 1, "skipped": 3}
 
 
 async def test_a_failing_pre_command_skips_the_machine_with_its_output(
@@ -158,9 +171,10 @@ async def test_a_manual_gate_waits_for_approval_between_stages(
         register(store, fleet, key)
         pool = pool_for(store, tmp_path)
         runner = Runner(store, pool)
+        told = tmp_path / "events.jsonl"
         deployment = deploy(
             store, "staged", [[DEBIAN], [UBUNTU]], gate="manual", max_failures="100%",
-            pre_command="true",
+            pre_command="true", notify=f"cat >> {told}",
         )  # fmt: skip
         run = await runner.start(deployment)
         task = asyncio.create_task(runner.execute(run))
@@ -172,6 +186,12 @@ async def test_a_manual_gate_waits_for_approval_between_stages(
         assert waiting.gate_waiting and waiting.stage == 1
         first, second = waiting.machines
         assert first.final and second.state == "pending"
+        for _ in range(200):  # bounded: 10 s; the notify command runs beside the run
+            if told.exists() and told.read_text():
+                break
+            await asyncio.sleep(0.05)
+        gate = json.loads(told.read_text())
+        assert (gate["event"], gate["deployment"], gate["stage"]) == ("manual-gate", "staged", 2)
         await asyncio.sleep(0.3)
         assert (await asyncio.to_thread(get_run, store, run.id)).machines[1].state == "pending"
         await asyncio.to_thread(approve, store, run.id)
@@ -180,6 +200,8 @@ async def test_a_manual_gate_waits_for_approval_between_stages(
     assert not ended.gate_waiting
     assert ended.machines[1].state != "pending" and ended.machines[1].started_at is not None
     assert ended.machines[1].started_at > (first.ended_at or utcnow())
+    told_events = [json.loads(line)["event"] for line in told.read_text().splitlines()]
+    assert told_events == ["manual-gate", "run-ended"]
 
 
 async def test_a_gate_does_not_wait_when_the_threshold_is_crossed(

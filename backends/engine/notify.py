@@ -8,7 +8,8 @@ started) and never raised: a notification must never fail a run or ``run-due``.
 Events (``event`` is one of :data:`EVENTS`), every one with ``deployment`` and ``at`` (ISO 8601
 UTC with ``Z``), and:
 
-* ``run-ended``: ``run_id``, ``state``, ``totals`` (machines by final state);
+* ``run-ended``: ``run_id``, ``state``, ``totals`` (machines by final state), ``error`` (why the
+  run itself failed, else ``None``);
 * ``failure-threshold``: ``run_id``, ``failed``, ``allowed``;
 * ``manual-gate``: ``run_id``, ``stage`` (1-based, the stage waiting to start);
 * ``occurrence-missed``: ``occurrence`` (when it was due), ``window_end``, ``reason``.

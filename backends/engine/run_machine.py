@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from backends.engine.commands import run_rounds
 from backends.engine.connections import ConnectionPool
 from backends.engine.drift import compare
+from backends.engine.notify import FAILURE_THRESHOLD
+from backends.engine.run_notify import RunNotifier
 from backends.engine.run_options import RunnerOptions
 from backends.engine.run_writer import RunWriter, Target
 from backends.engine.scan import scan_report
@@ -71,6 +73,13 @@ class RunStatus:
         self.allowed = allowed
         self.limit = limit
         self.failures = 0
+        self.notifier: RunNotifier | None = None
+
+    def failed(self) -> None:
+        """Count a failed machine; the one that crosses the threshold is told about."""
+        self.failures += 1
+        if self.failures == self.allowed + 1 and self.notifier is not None:
+            self.notifier.send(FAILURE_THRESHOLD, failed=self.failures, allowed=self.allowed)
 
     @property
     def cancel(self) -> str | None:
@@ -183,7 +192,7 @@ def _in_phase(job: MachineJob, reason: str) -> str:
 async def _end(job: MachineJob, ended: MachineEnded) -> None:
     tally = job.tally
     if ended.state == FAILED:
-        job.status.failures += 1
+        job.status.failed()
     await job.writer.transition(
         job.target,
         ended.state,

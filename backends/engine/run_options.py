@@ -22,3 +22,5 @@ class RunnerOptions:
     lock_retry_every: float = LOCK_RETRY_SECONDS  # dnf/yum: try again this often
     reboot_timeout: float = 900.0  # for the machine to answer with a new boot id
     reboot_poll_every: float = 5.0  # seconds between attempts to reach it
+    # told about the run when its deployment has no notify command of its own (the settings')
+    notify_default: str | None = None

@@ -10,6 +10,8 @@
   ``window-exceeded``.
 - A cancel (polled about twice a second) starts no new machine; installs already running
   finish; ``now`` also begins no reboot and stops waiting for machines to come back.
+- The deployment's notify command (else the settings' default) is told when the run ends,
+  when it crosses its failure threshold and when it waits at a manual gate.
 - A heartbeat every couple of seconds says the runner is alive. If the run stops being this
   runner's (another command declared it interrupted), everything stops and nothing more is
   written.
@@ -24,12 +26,16 @@ from collections.abc import Sequence
 
 from backends.engine.connections import ConnectionPool
 from backends.engine.events import Publish, RunDone
+from backends.engine.notify import MANUAL_GATE, RUN_ENDED
 from backends.engine.run_machine import MachineJob, RunStatus, run_machine
+from backends.engine.run_notify import RunNotifier
 from backends.engine.run_options import RunnerOptions
 from backends.engine.run_writer import RunWriter, Target
 from backends.engine.window import Clock, Window
 from backends.inventory import run_journal
 from backends.inventory.deployment_options import allowed_failures
+from backends.inventory.deployments import get_deployment
+from backends.inventory.errors import NotFound
 from backends.inventory.machines import get_machines
 from backends.inventory.plans import MachinePlan, get_plan
 from backends.inventory.records import Machine
@@ -76,8 +82,11 @@ async def _execute(
     store: Store, run: Run, pool: ConnectionPool, writer: RunWriter, options: RunnerOptions
 ) -> Run:
     clock = options.clock
+    notifier = RunNotifier(
+        await _notify_command(store, run, writer, options), run.deployment, run.id
+    )
     if run.plan_id is None or run.window_end is None:
-        return await _finish(store, run, writer, clock, "the run has no plan to install")
+        return await _finish(store, run, writer, clock, notifier, "the run has no plan to install")
     plan = await writer.call(get_plan, store, run.plan_id)
     plans = {m.machine_id: m for m in plan.machines}
     inventory = await writer.call(get_machines, store, [m.machine_id for m in run.machines])
@@ -86,6 +95,7 @@ async def _execute(
     allowed = allowed_failures(run.options.max_failures, len(run.machines))
     status = RunStatus(writer, window, options, allowed, run.options.max_failures)
     status.failures = sum(1 for m in run.machines if m.state == FAILED)
+    status.notifier = notifier
     await writer.poll()
 
     work = asyncio.create_task(_stages(store, run, pool, writer, status, plans, machines))
@@ -100,20 +110,41 @@ async def _execute(
         except Exception as exc:
             log.exception("run %s: the runner failed", run.id)
             with contextlib.suppress(LostOwnership):
-                await _finish(store, run, writer, clock, f"the runner failed: {exc!r}")
+                await _finish(store, run, writer, clock, notifier, f"the runner failed: {exc!r}")
             raise
+        finally:
+            await notifier.drain()
     if writer.lost is not None:
         raise writer.lost
-    return await _finish(store, run, writer, clock, None)
+    return await _finish(store, run, writer, clock, notifier, None)
+
+
+async def _notify_command(
+    store: Store, run: Run, writer: RunWriter, options: RunnerOptions
+) -> str | None:
+    """The deployment's own notify command, else the default."""
+    own: str | None = None
+    if run.deployment is not None:
+        with contextlib.suppress(NotFound):
+            own = (await writer.call(get_deployment, store, run.deployment)).notify
+    return own or options.notify_default
 
 
 async def _finish(
-    store: Store, run: Run, writer: RunWriter, clock: Clock, error: str | None
+    store: Store,
+    run: Run,
+    writer: RunWriter,
+    clock: Clock,
+    notifier: RunNotifier,
+    error: str | None,
 ) -> Run:
     ended = await writer.call(
         run_journal.finish_run, store, run.id, writer.owner, clock.now(), error
     )
-    writer.publish(RunDone(run.id, {k: v for k, v in ended.totals().items() if v}))
+    totals = {k: v for k, v in ended.totals().items() if v}
+    writer.publish(RunDone(run.id, totals))
+    notifier.send(RUN_ENDED, state=ended.state, totals=totals, error=ended.error)
+    await notifier.drain()
     return ended
 
 
@@ -143,6 +174,8 @@ async def _stages(
             await writer.call(
                 run_journal.set_stage, store, run.id, writer.owner, stage, gate_waiting=True
             )
+            if status.notifier is not None:
+                status.notifier.send(MANUAL_GATE, stage=index + 1)
             await writer.poll()
             await _wait_for_approval(writer, status)
         await writer.call(

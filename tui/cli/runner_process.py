@@ -1,10 +1,8 @@
 """The runner process: started detached from the terminal for one run, it owns the run until
 its end (DESIGN.md "Runs outlive the console").
 
-``spawn_runner`` starts ``python -m tui run execute RUN`` in a session of its own, with no
-terminal (stdin from /dev/null, stdout and stderr to the run's log file), so neither Ctrl-C,
-closing the console nor losing the SSH session reaches it. The inventory's URL goes through the
-environment (``PATCHDECK_DB``), never the command line, where ``ps`` would show a password.
+``spawn_runner`` starts ``python -m tui run execute RUN`` detached (see :mod:`tui.launch`, which
+the console uses too); ``execute`` is that command.
 """
 
 from __future__ import annotations
@@ -18,9 +16,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backends.inventory.location import runner_logs
+from tui import launch
 from tui.cli.context import Context
 from tui.cli.exits import NOT_ALL_SUCCEEDED, OK, CliError
+from tui.settings import SettingsError
 
 if TYPE_CHECKING:
     from backends.engine.events import Event
@@ -29,28 +28,12 @@ log = logging.getLogger("patchdeck.runner")
 
 
 def log_path(ctx: Context, run_id: int) -> Path:
-    return runner_logs(ctx.url) / f"run-{run_id}.log"
+    return launch.log_path(ctx.url, run_id)
 
 
 def spawn_runner(ctx: Context, run_id: int) -> subprocess.Popen[bytes]:
     """Start the runner of ``run_id``; returns its process (the caller may forget it)."""
-    path = log_path(ctx, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "tui"]
-    if ctx.known_hosts:
-        command += ["--known-hosts", ctx.known_hosts]
-    command += ["run", "execute", str(run_id), "--log", str(path)]
-    env = {**os.environ, "PATCHDECK_DB": ctx.url}
-    with path.open("ab") as out:
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-        )
+    return launch.spawn_runner(ctx.url, run_id, ctx.known_hosts)
 
 
 def _log_event(event: Event) -> None:
@@ -67,9 +50,20 @@ def _log_event(event: Event) -> None:
         log.debug("%s: %d%% %s", event.machine, event.percent, event.item)
 
 
+def _default_notify(ctx: Context) -> str | None:
+    """The settings' notify command; settings that cannot be read cost the run nothing but
+    that default (said in the run's log)."""
+    try:
+        return ctx.settings().notify
+    except SettingsError as exc:
+        log.warning("no default notify command: %s", exc)
+        return None
+
+
 def execute(args: argparse.Namespace, ctx: Context) -> int:
     """``run execute RUN``: be the runner of a pending run, until it ends."""
     from backends.engine.connections import ConnectionPool
+    from backends.engine.run_options import RunnerOptions
     from backends.engine.runner import execute_run
     from backends.inventory.run_journal import LostOwnership
     from backends.inventory.runs import Run, RunError
@@ -79,10 +73,13 @@ def execute(args: argparse.Namespace, ctx: Context) -> int:
     )
     store = ctx.store()
     pool = ConnectionPool(ctx.host_keys())
+    options = RunnerOptions(notify_default=_default_notify(ctx))
 
     async def go() -> Run:
         try:
-            return await execute_run(store, args.run, pool, _log_event, log_path=args.log)
+            return await execute_run(
+                store, args.run, pool, _log_event, options, log_path=args.log
+            )
         finally:
             await pool.close_all()
 
