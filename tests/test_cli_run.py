@@ -202,3 +202,31 @@ def test_a_killed_runner_is_found_out_and_resume_completes_its_machines(
         gone = sum("no longer missing" in note for note in row.notes)
         assert row.installed + gone == len(planned), (row.machine, row.notes)
     store.close()
+
+
+def test_a_runner_told_to_stop_interrupts_its_run_at_once_and_resume_goes_on(
+    fleet: CliFleet,
+) -> None:
+    db = fleet.db
+    _create(db, "stoppable", "--concurrency", "1", "--reboot", "never")
+    started = run_cli("deployment", "run", "stoppable", "--yes", "--detach", db=db, timeout=120)
+    assert started.returncode == 0, started.stderr
+    before = wait_for_run(db, 1, lambda run: run.machines[0].state == "installing", timeout=120)
+    os.kill(runner_pid(before), signal.SIGTERM)
+    # no command needs to look for a stale heartbeat: the runner marked its run itself
+    after = wait_for_run(db, 1, lambda run: not run.live, timeout=30)
+    assert after.state == "interrupted"
+    assert after.error == "its runner was stopped by SIGTERM"
+    assert [m.state for m in after.machines] == ["interrupted"] * 3
+    assert (after.machines[0].error or "").startswith(
+        "interrupted while installing: its runner was stopped by SIGTERM"
+    )
+    assert (after.machines[1].error or "").startswith("interrupted before it started")
+    log = Path(json.loads(run_cli("run", "show", "1", "--json", db=db).stdout)["log"])
+    assert "its unfinished machines are interrupted" in log.read_text()
+
+    resumed = run_cli("run", "resume", "1", "--json", db=db, timeout=150)
+    assert resumed.returncode == 0, resumed.stderr
+    ended = wait_for_run(db, 1, lambda run: not run.live)
+    assert ended.state == "succeeded"
+    assert [m.state for m in ended.machines] == ["succeeded"] * 3

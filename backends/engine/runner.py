@@ -103,7 +103,8 @@ async def _execute(
         try:
             await work
         except asyncio.CancelledError:
-            if writer.lost is None and not work.cancelled():
+            # ours when ownership was lost; otherwise the runner was told to stop: go on up
+            if writer.lost is None:
                 raise
         except LostOwnership:
             pass

@@ -168,6 +168,21 @@ def _interrupt(session: Session, run_id: int, why: str, now: datetime) -> None:
     )
 
 
+def interrupt_own_run(
+    store: Store, run_id: int, owner: str, why: str, now: datetime | None = None
+) -> bool:
+    """The runner ``owner``, stopping before its run ended (a signal), marks it and its
+    unfinished machines interrupted at once (rather than leaving it for the heartbeat check);
+    ``False`` when the run is no longer live or no longer its own."""
+    now = now or utcnow()
+    with store.write() as session:
+        row = _lock_run(session.connection(), run_id)
+        if row.state not in LIVE_RUN_STATES or row.owner_id != owner:
+            return False
+        _interrupt(session, run_id, why, now)
+        return True
+
+
 def abandon_unclaimed(store: Store, run_id: int, why: str, now: datetime | None = None) -> bool:
     """Mark a pending run that no runner claimed interrupted (its runner process exited
     before it started); ``False`` when a runner took it after all, or it is not pending."""

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
     from backends.engine.events import Event
 
 log = logging.getLogger("patchdeck.runner")
+
+# A runner told to stop (a shutdown, `systemctl stop`, `kill`) stops its work at once and marks
+# what it had not finished interrupted, so `run resume` can go on without waiting for the
+# heartbeat to go stale.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOPPED = 128 + signal.SIGTERM
 
 
 def log_path(ctx: Context, run_id: int) -> Path:
@@ -66,6 +73,7 @@ def execute(args: argparse.Namespace, ctx: Context) -> int:
     from backends.engine.run_options import RunnerOptions
     from backends.engine.runner import execute_run
     from backends.inventory.run_journal import LostOwnership
+    from backends.inventory.run_owners import interrupt_own_run, new_owner_id
     from backends.inventory.runs import Run, RunError
 
     logging.basicConfig(
@@ -75,10 +83,23 @@ def execute(args: argparse.Namespace, ctx: Context) -> int:
     pool = ConnectionPool(ctx.host_keys())
     options = RunnerOptions(notify_default=_default_notify(ctx))
 
+    owner = new_owner_id()
+    stopped_by: list[str] = []
+
     async def go() -> Run:
+        main = asyncio.current_task()
+        assert main is not None
+        loop = asyncio.get_running_loop()
+        for number in STOP_SIGNALS:
+
+            def stop(name: str = signal.Signals(number).name) -> None:
+                stopped_by.append(name)
+                main.cancel()
+
+            loop.add_signal_handler(number, stop)
         try:
             return await execute_run(
-                store, args.run, pool, _log_event, options, log_path=args.log
+                store, args.run, pool, _log_event, options, owner, log_path=args.log
             )
         finally:
             await pool.close_all()
@@ -86,6 +107,13 @@ def execute(args: argparse.Namespace, ctx: Context) -> int:
     log.info("runner of run %s starting (pid %s)", args.run, os.getpid())
     try:
         run = asyncio.run(go())
+    except asyncio.CancelledError:
+        if not stopped_by:
+            raise
+        why = f"its runner was stopped by {stopped_by[0]}"
+        if interrupt_own_run(store, args.run, owner, why):
+            log.error("run %s: %s; its unfinished machines are interrupted", args.run, why)
+        raise CliError(why, STOPPED) from None
     except RunError as exc:
         raise CliError(str(exc)) from None
     except LostOwnership as exc:
