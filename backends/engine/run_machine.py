@@ -336,8 +336,10 @@ async def _install(
             progress = install.progress_line(manager, line)
             if progress is not None:
                 writer.progress(target, progress.percent, progress.item)
-            else:
-                writer.line(target, line)
+                return
+            shown = install.display_line(manager, line)  # zypper's XML: the message's text
+            if shown is not None:
+                writer.line(target, shown)
 
         output = await connection.run(
             command.script,
