@@ -135,6 +135,34 @@ def test_demo_scans_a_fleet_opens_the_console_and_cleans_up(
     assert len(refused) == 1 and refused[0].reachable is True
     assert all(m.last_scan_at is not None for m in machines.values())
 
+    # the operator's walk: filter, mark, scan the marked machine, its detail, the updates
+    before = machines["sim-003"].last_scan_at
+    keys = lambda *k: tmux("send-keys", "-t", "console", *k)  # noqa: E731
+    keys("/")
+    keys("-l", "sim-003")
+    screen = tmux.wait_for("sim-003", gone="sim-011")
+    assert "sim-002" not in screen and "sim-004" not in screen  # filtered to one row
+    keys("Enter")  # back to the table, on that row
+    time.sleep(0.5)  # a space sent with the Enter would still be typed into the filter
+    keys("Space")
+    tmux.wait_for("●")
+    keys("s")
+    tmux.wait_for("scan finished: 1 machines", seconds=60)
+    after = {m.name: m for m in recorded(demo_inventory(demo_tmp))}["sim-003"]
+    assert after.last_scan_at is not None and before is not None and after.last_scan_at > before
+    keys("Enter")
+    screen = tmux.wait_for("reboot pending", seconds=20)  # the machine's facts
+    assert "last scan" in screen and "Installed" in screen and "127.0.0.1" in screen
+    keys("Escape")
+    tmux.wait_for("machines match", gone="reboot pending")  # the filtered list again
+    keys(":")
+    tmux.wait_for("enter goes")
+    keys("-l", "updates")
+    keys("Enter")
+    screen = tmux.wait_for("Severity", gone="enter goes", seconds=20)
+    assert "Update" in screen and "Class" in screen
+    assert "security" in screen or "other" in screen  # a fleet-wide list of what is missing
+
     tmux("send-keys", "-t", "console", "q")
     if tmux.wait_for_any("EXIT ", "Quit anyway?") == "Quit anyway?":
         tmux("send-keys", "-t", "console", "Right")  # Cancel has the focus: move to Quit
