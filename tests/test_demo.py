@@ -71,9 +71,11 @@ def tmux(tmp_path: Path, demo_tmp: Path) -> Iterator[Tmux]:
             os.kill(pid, signal.SIGKILL)
 
 
-def start_demo(tmux: Tmux, log: Path, machines: int = 12) -> None:
+def start_demo(tmux: Tmux, log: Path, machines: int = 12, windows: int = 0) -> None:
     """Run the demo in an 80×24 terminal, its output also copied to ``log`` from the start."""
-    command = shlex.join([*patchdeck_command(), "demo", "--machines", str(machines)])
+    command = shlex.join(
+        [*patchdeck_command(), "demo", "--machines", str(machines), "--windows", str(windows)]
+    )
     tmux(
         "new-session", "-d", "-s", "console", "-x", "80", "-y", "24",
         f"read go; {command}; echo EXIT $?; sleep 60",
@@ -100,22 +102,22 @@ def test_demo_scans_a_fleet_opens_the_console_and_cleans_up(
     tmux: Tmux, demo_tmp: Path, tmp_path: Path
 ) -> None:
     log = tmp_path / "terminal.log"
-    start_demo(tmux, log)
-    tmux.wait_for("12 machines", seconds=90)  # the console's first screen
+    start_demo(tmux, log, windows=2)
+    tmux.wait_for("14 machines", seconds=90)  # the console's first screen
     # the machines view lists every machine with what the scan found out
     tmux("send-keys", "-t", "console", ":")
     tmux.wait_for("enter goes")
     tmux("send-keys", "-t", "console", "-l", "machines")
     tmux("send-keys", "-t", "console", "Enter")
-    screen = tmux.wait_for("sim-011", gone="enter goes")
-    names = [f"sim-{i:03d}" for i in range(12)]
+    screen = tmux.wait_for("win-001", gone="enter goes")
+    names = [f"sim-{i:03d}" for i in range(12)] + ["win-000", "win-001"]
     assert all(name in screen for name in names), screen
-    for scanned in ("ubuntu 22.04", "debian 11", "rhel 9.4", "sles 15.6"):
+    for scanned in ("ubuntu 22.04", "debian 11", "rhel 9.4", "sles 15.6", "Windows Server"):
         assert scanned in screen  # the OS as the scan detected it (registered: "linux")
     # the first scan ran before the console opened, with the scan command's progress line
     shown = log.read_bytes().decode(errors="replace")
-    assert "starting 12 simulated machines on 127.0.0.1" in shown
-    assert "scanning" in shown and "/12" in shown
+    assert "starting 12 simulated machines and 2 Windows on 127.0.0.1" in shown
+    assert "scanning" in shown and "/14" in shown
 
     # the fleet runs in a process of its own; the inventory is a throwaway one in TMPDIR
     fleet = processes_mentioning(str(demo_tmp))
@@ -123,7 +125,10 @@ def test_demo_scans_a_fleet_opens_the_console_and_cleans_up(
     machines = {m.name: m for m in recorded(demo_inventory(demo_tmp))}
     assert sorted(machines) == names
     ok = [m for m in machines.values() if m.last_scan_outcome == "ok"]
-    assert len(ok) >= 8
+    assert len(ok) >= 10
+    # the Windows machines were scanned over WinRM with the password the demo made for them
+    windows = [machines["win-000"], machines["win-001"]]
+    assert all(m.transport == "winrm" and m.last_scan_outcome == "ok" for m in windows)
     assert sum(1 for m in ok if sum(m.missing.values()) > 0) >= 6  # most miss updates
     assert any(m.reboot_pending for m in ok)
     failed = [m for m in machines.values() if m.last_scan_outcome == "failed"]

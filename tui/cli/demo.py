@@ -23,6 +23,8 @@ from tui.cli.context import Context
 from tui.cli.exits import CliError
 
 DEFAULT_MACHINES = 40
+DEFAULT_WINDOWS = 3
+MAX_WINDOWS = 200
 MAX_MACHINES = 20000
 
 
@@ -31,15 +33,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "demo",
         help="open the console on a simulated fleet and a throwaway inventory",
         description="Start simulated Linux machines on 127.0.0.1 (a few down, one refusing "
-        "authentication, some needing a reboot), scan them into a throwaway inventory and open "
-        "the console on it. Everything is removed when the console exits.",
+        "authentication, some needing a reboot) and Windows machines (WinRM), scan them into a "
+        "throwaway inventory and open the console on it. Everything is removed when the "
+        "console exits.",
     )
     demo.add_argument(
         "--machines",
         type=int,
         default=DEFAULT_MACHINES,
         metavar="N",
-        help=f"how many machines (default: {DEFAULT_MACHINES})",
+        help=f"how many Linux machines (default: {DEFAULT_MACHINES})",
+    )
+    demo.add_argument(
+        "--windows",
+        type=int,
+        default=DEFAULT_WINDOWS,
+        metavar="N",
+        help=f"how many Windows machines besides (default: {DEFAULT_WINDOWS}; 0: none)",
     )
     demo.set_defaults(func=_demo)
 
@@ -48,23 +58,32 @@ def _demo(args: argparse.Namespace, ctx: Context) -> int:
     from backends.engine.scan import ScanOptions
     from backends.inventory.machines import list_machines
     from tui.app import run_console
-    from tui.cli.demo_fleet import fleet_timeout, running_fleet
+    from tui.cli.demo_fleet import demo_password, fleet_timeout, running_fleet
     from tui.cli.scan import run_scan
 
     if not 1 <= args.machines <= MAX_MACHINES:
         raise CliError(f"--machines: {args.machines} is not between 1 and {MAX_MACHINES}")
+    if not 0 <= args.windows <= MAX_WINDOWS:
+        raise CliError(f"--windows: {args.windows} is not between 0 and {MAX_WINDOWS}")
     settings = console_settings(ctx)  # before anything starts: a bad setting is a usage error
     timeout = fleet_timeout()
-    with _ended_by_signals(), tempfile.TemporaryDirectory(prefix="patchdeck-demo-") as name:
+    with (
+        _ended_by_signals(),
+        demo_password(),
+        tempfile.TemporaryDirectory(prefix="patchdeck-demo-") as name,
+    ):
         folder = Path(name)
         demo = Context(db=str(folder / "inventory.db"))
         try:
+            windows = f" and {args.windows} Windows" if args.windows else ""
             print(
-                f"patchdeck demo: starting {args.machines} simulated machines on 127.0.0.1 …",
+                f"patchdeck demo: starting {args.machines} simulated machines{windows} "
+                "on 127.0.0.1 …",
                 file=sys.stderr,
                 flush=True,
             )
-            with running_fleet(folder, folder / "inventory.db", args.machines, timeout):
+            db = folder / "inventory.db"
+            with running_fleet(folder, db, args.machines, timeout, args.windows):
                 machines = list_machines(demo.store())
                 run_scan(demo, machines, ScanOptions(concurrency=settings.concurrency))
                 return run_console(

@@ -1,10 +1,12 @@
 """The demo's simulated fleet: ``patchdeck fleet serve`` in a process of its own, on loopback.
 
 The fleet registers its machines in the demo's throwaway inventory and trusts their host keys
-in the known_hosts next to it; the demo waits for its ``ready`` line, within a bound. The
-process runs in a session of its own (the terminal's Ctrl-C and hangup go to the demo, which
-decides) with a pipe on its stdin and ``--exit-with-stdin``: it stops when the demo stops it,
-and also when the demo dies in a way that runs no cleanup (the pipe closes).
+in the known_hosts next to it; its Windows machines accept a password made here for this demo
+alone, which the demo's own scan, console and runners read from ``$PATCHDECK_WINRM_PASSWORD``.
+The demo waits for the fleet's ``ready`` line, within a bound. The process runs in a session of
+its own (the terminal's Ctrl-C and hangup go to the demo, which decides) with a pipe on its
+stdin and ``--exit-with-stdin``: it stops when the demo stops it, and also when the demo dies in
+a way that runs no cleanup (the pipe closes).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import secrets
 import subprocess
 import sys
 import threading
@@ -21,6 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from backends.fleet.profiles import machine_name
+from backends.transports.winrm_password import GENERIC_VARIABLE
 from tui.cli.exits import FAILED, USAGE, CliError
 
 SEED = 0
@@ -138,8 +142,26 @@ class FleetProcess:
 
 
 @contextmanager
-def running_fleet(folder: Path, db: Path, machines: int, timeout: float) -> Iterator[FleetProcess]:
-    """A fleet of ``machines`` registered in the inventory ``db``, stopped on the way out."""
+def demo_password() -> Iterator[None]:
+    """A fresh password for the demo's Windows machines, in this process's environment (the
+    fleet, the scan and runners inherit it) until the demo ends."""
+    before = os.environ.get(GENERIC_VARIABLE)
+    os.environ[GENERIC_VARIABLE] = secrets.token_urlsafe(18)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(GENERIC_VARIABLE, None)
+        else:
+            os.environ[GENERIC_VARIABLE] = before
+
+
+@contextmanager
+def running_fleet(
+    folder: Path, db: Path, machines: int, timeout: float, windows: int = 0
+) -> Iterator[FleetProcess]:
+    """A fleet of ``machines`` Linux and ``windows`` Windows machines registered in the
+    inventory ``db``, stopped on the way out."""
     identity = folder / "client_key"
     faults = folder / "faults.json"
     write_identity(identity)
@@ -150,6 +172,8 @@ def running_fleet(folder: Path, db: Path, machines: int, timeout: float) -> Iter
         "--faults", str(faults), "--register", "--json", "--exit-with-stdin",
         "--user", "root", "--identity", str(identity),
     ]  # fmt: skip
+    if windows:
+        command += ["--windows", str(windows)]
     fleet = FleetProcess(command, folder / "fleet.log")
     try:
         fleet.wait_ready(timeout)
