@@ -17,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from backends.engine import run_windows
 from backends.engine.commands import run_rounds
 from backends.engine.connections import ConnectionPool
 from backends.engine.drift import compare
@@ -40,7 +41,7 @@ from backends.inventory.runs import (
 )
 from backends.inventory.scans import record_scans
 from backends.inventory.store import Store
-from backends.platforms import install, linux
+from backends.platforms import install, linux, windows
 from backends.platforms.probe import MARKER_PREFIX, new_nonce, tail
 from backends.platforms.records import Assessment, InstallOutcome, Pinned, PlatformError, Result
 from backends.transports.base import Connection, TransportError
@@ -217,9 +218,9 @@ async def _phase(job: MachineJob, state: str, detail: str = "") -> None:
 
 async def _steps(job: MachineJob) -> MachineEnded:
     machine, options, status, tally = job.machine, job.options, job.status, job.tally
-    if machine.os_family != "linux" or machine.transport == "winrm":
+    if (machine.os_family == "windows") != (machine.transport == "winrm"):
         raise MachineEnded(
-            SKIPPED, "skipped: installing on Windows machines is not part of patchdeck yet",
+            SKIPPED, f"skipped: a {machine.os_family} machine over {machine.transport}",
             "unsupported",
         )  # fmt: skip
     connection = await job.pool.get(machine)
@@ -245,7 +246,10 @@ async def _steps(job: MachineJob) -> MachineEnded:
             raise PlatformError("unsupported", "the scan found no package manager to install with")
         status.check_begin("the install")
         await _phase(job, "installing", f"{len(pinned)} updates")
-        outcome = await _install(job, connection, manager, pinned)
+        if manager == "wua":
+            outcome = await run_windows.install(job, pinned)
+        else:
+            outcome = await _install(job, connection, manager, pinned)
         wanted = {p.platform_id for p in pinned}
         tally.installed = [i for i in outcome.installed if i in wanted]
         tally.failed = [(i, r) for i, r in outcome.failed if i in wanted]
@@ -282,7 +286,8 @@ async def _scan(job: MachineJob, connection: Connection) -> Assessment:
     timeout = job.settings.scan_timeout
     try:
         async with asyncio.timeout(timeout):
-            assessment = await run_rounds(linux.assess(expect=expect), connection)
+            assessor = windows.assess() if _windows(machine) else linux.assess(expect=expect)
+            assessment = await run_rounds(assessor, connection)
     except TimeoutError:
         await job.pool.discard(machine.name)
         raise MachineEnded(
@@ -303,7 +308,7 @@ async def _command(
         command,
         privileged=True,
         timeout=job.settings.command_timeout,
-        on_line=lambda line: writer.line(target, f"[{label}] {line}"),
+        on_line=lambda line: writer.line(target, f"[{label}] {line.removesuffix(chr(13))}"),
     )
     for line in output.stderr.splitlines():
         writer.line(target, f"[{label}] {line}")
@@ -427,20 +432,25 @@ async def _reboot_step(
     return connection
 
 
-async def _boot_id(connection: Connection) -> str | None:
+def _windows(machine: Machine) -> bool:
+    return machine.os_family == "windows"
+
+
+async def _boot_id(job: MachineJob, connection: Connection) -> str | None:
+    if _windows(job.machine):
+        return await run_windows.boot_time(connection)
     nonce = new_nonce()
     command = install.boot_id_command(nonce=nonce)
     output = await connection.run(command.script, timeout=command.timeout)
     return install.read_boot_id(Result(output.exit_status, output.stdout, output.stderr), nonce)
 
 
-async def _reboot(job: MachineJob, connection: Connection, known: str | None) -> Connection:
-    """Reboot the machine and wait until it answers with a new boot id."""
-    machine, settings, writer, target = job.machine, job.settings, job.writer, job.target
-    old = await _boot_id(connection) or known
+async def _ask_reboot(job: MachineJob, connection: Connection) -> str | None:
+    """Start the reboot: ``None`` when it was accepted (or may have been), else why not."""
+    if _windows(job.machine):
+        return await run_windows.restart(connection)
     nonce = new_nonce()
     command = install.reboot_command(nonce=nonce)
-    writer.line(target, "rebooting")
     try:
         output = await connection.run(
             command.script, privileged=command.privileged, timeout=command.timeout
@@ -448,13 +458,19 @@ async def _reboot(job: MachineJob, connection: Connection, known: str | None) ->
     except TransportError as exc:
         if exc.kind not in ("connection-lost", "timeout"):
             raise
-    else:
-        refused = install.reboot_error(
-            Result(output.exit_status, output.stdout, output.stderr), nonce
-        )
-        if refused is not None:
-            job.tally.reboot = "pending"
-            raise MachineEnded(FAILED, f"rebooting: {refused}", "reboot-refused")
+        return None
+    return install.reboot_error(Result(output.exit_status, output.stdout, output.stderr), nonce)
+
+
+async def _reboot(job: MachineJob, connection: Connection, known: str | None) -> Connection:
+    """Reboot the machine and wait until it answers with a new boot id."""
+    machine, settings, writer, target = job.machine, job.settings, job.writer, job.target
+    old = await _boot_id(job, connection) or known
+    writer.line(target, "rebooting")
+    refused = await _ask_reboot(job, connection)
+    if refused is not None:
+        job.tally.reboot = "pending"
+        raise MachineEnded(FAILED, f"rebooting: {refused}", "reboot-refused")
     await job.pool.discard(machine.name)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.reboot_timeout
@@ -478,7 +494,7 @@ async def _reboot(job: MachineJob, connection: Connection, known: str | None) ->
         try:
             async with asyncio.timeout(max(1.0, deadline - loop.time())):
                 fresh = await job.pool.get(machine)
-                now_id = await _boot_id(fresh)
+                now_id = await _boot_id(job, fresh)
         except (TransportError, TimeoutError):
             await job.pool.discard(machine.name)
             continue

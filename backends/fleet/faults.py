@@ -67,16 +67,22 @@ Faults (``_`` may stand for ``-``):
   installed) and prints nothing more, never exiting, until the client gives up.
 - ``no-return``: after ``shutdown -r`` the machine never comes back: its port refuses
   connections for good.
+- ``failing-update`` (Windows machines only): the update with this KB (``KB5037422`` or
+  ``5037422``) fails to install in the install task with ``0x8024200B
+  WU_E_UH_INSTALLERFAILURE``; the others install.
 
 Windows machines (``win-000`` …, see :mod:`backends.fleet.winrm_server`) take ``refuse-auth``
-(every login gets HTTP 401), ``hang``, ``garbage``, ``drop``, ``slow``, ``down`` and
-``wua-error``; the other faults are about Linux tools and mean nothing to them.
+(every login gets HTTP 401), ``hang``, ``garbage``, ``drop``, ``slow``, ``down``,
+``wua-error``, ``failing-update``, ``hang-install`` (the install task stops after its first
+download and runs for ever) and ``no-return`` (never back after ``Restart-Computer``); the
+other faults are about Linux tools and mean nothing to them.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -103,6 +109,7 @@ FAULTS = (
     "failing-package",
     "hang-install",
     "no-return",
+    "failing-update",
 )
 DEFAULT_SLOW_SECONDS = 2.0
 FOREVER = math.inf
@@ -132,6 +139,7 @@ class MachineFaults:
     failing_package: str = ""  # a binary package whose install fails
     hang_install: bool = False
     no_return: bool = False
+    failing_update: str = ""  # Windows: the KB of an update whose install fails
 
     def names(self) -> list[str]:
         """The faults set, by spec name."""
@@ -164,6 +172,11 @@ def _one(name: str, value: object, where: str) -> MachineFaults:
         if isinstance(value, str) and value and value.strip() == value and " " not in value:
             return MachineFaults(failing_package=value)
         raise FaultSpecError(f"{where}: failing-package wants a package name, not {value!r}")
+    if name == "failing-update":
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if re.fullmatch(r"(?:KB)?[0-9]{4,10}", text, re.IGNORECASE):
+            return MachineFaults(failing_update=text.upper())
+        raise FaultSpecError(f"{where}: failing-update wants a KB (KB5037422), not {value!r}")
     if name == "slow":
         if value is True:
             seconds = DEFAULT_SLOW_SECONDS
@@ -235,10 +248,8 @@ class FaultSpec:
         for name, value in random_obj.items():
             item = f"{where}: random.{name}"
             fault = _fault_name(name, item)
-            if fault == "failing-package":
-                raise FaultSpecError(
-                    f"{item}: failing-package names a package: give it per machine"
-                )
+            if fault in ("failing-package", "failing-update"):
+                raise FaultSpecError(f"{item}: {fault} names what fails: give it per machine")
             seconds = DEFAULT_SLOW_SECONDS
             if isinstance(value, Mapping):
                 unknown_keys = set(value) - {"rate", "seconds"}

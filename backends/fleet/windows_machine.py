@@ -10,6 +10,11 @@ lines (what the transport tests send); anything else fails the way PowerShell sa
 command fails.
 
 Everything is derived from the fleet's seed and the machine's index, as for the Linux machines.
+Installs go through the machine's simulated Task Scheduler (:mod:`.windows_install`): the
+updates a task installs leave the pending list, those that may restart leave Windows Update's
+``RebootRequired`` key behind, and ``Restart-Computer`` (role ``reboot``) takes the machine
+down for a while (its WinRM service, :mod:`.winrm_server`, refuses connections) and brings it
+back with a new boot time.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backends.fleet.faults import MachineFaults
-from backends.fleet.windows_kinds import KINDS, CatalogUpdate, WindowsKind
+from backends.fleet.timing import Timing
+from backends.fleet.windows_install import Scheduler
+from backends.fleet.windows_kinds import KINDS, NEVER_REBOOTS, CatalogUpdate, WindowsKind
 
 ROLE = re.compile(r"^#\s*patchdeck-role:\s*([a-z][a-z0-9-]*)\s*$", re.MULTILINE)
 MARKER = re.compile(r"^Write-Output '(@@patchdeck:[0-9a-f]{16}:[a-z0-9:-]+)'\s*$", re.MULTILINE)
@@ -67,8 +74,14 @@ def powershell_json(value: Any) -> str:
 class WindowsMachine:
     """A simulated Windows Server. Not thread-safe; the fleet runs in one event loop."""
 
-    def __init__(self, seed: int, index: int, faults: MachineFaults) -> None:
+    def __init__(
+        self, seed: int, index: int, faults: MachineFaults, timing: Timing | None = None
+    ) -> None:
         self.seed = seed
+        self.timing = timing or Timing()
+        self.scheduler = Scheduler(self)
+        self.reboot_requested = False
+        self.boots = 0
         self.index = index
         self.name = windows_name(index)
         self.kind = pick_kind(seed, index)
@@ -93,16 +106,53 @@ class WindowsMachine:
     def update_id(self, update: CatalogUpdate) -> str:
         return str(uuid.uuid5(_NAMESPACE, f"{self.kind.key}:{update.key}"))
 
+    def install(self, update: CatalogUpdate) -> bool:
+        """``update`` is installed now; whether it wants a restart to complete."""
+        self.pending = tuple(u for u in self.pending if u.key != update.key)
+        needs = update.behavior != NEVER_REBOOTS
+        if needs:
+            self.reboot["wu"] = True
+        return needs
+
+    @property
+    def wants_reboot(self) -> bool:
+        return any(self.reboot.values())
+
+    def restart(self) -> None:
+        """The machine is back from a restart: a new boot time, nothing pending a restart,
+        running tasks gone."""
+        self.reboot_requested = False
+        self.boots += 1
+        self.reboot = {"cbs": False, "wu": False, "rename": False}
+        self.boot = max(datetime.now(UTC), self.boot + timedelta(seconds=1))
+        self.scheduler.forget()
+
     def run(self, script: str, rng: random.Random | None = None) -> Answer:
         """What PowerShell prints for ``script`` here."""
         role = ROLE.search(script)
-        if role is not None:
-            if role.group(1) == "search":
-                return self._search(script, rng or random.Random())
-            return Answer(
-                "", f"patchdeck fleet: no simulated answer for role {role.group(1)!r}\r\n", 1
-            )
-        return _literal(script)
+        if role is None:
+            return _literal(script)
+        name = role.group(1)
+        if name == "search":
+            return self._search(script, rng or random.Random())
+        if name == "reboot":
+            self.reboot_requested = True
+            return self._framed(script, name, {"reboot": True})
+        if name == "boot-time":
+            return self._framed(script, name, {"boot": self._boot_text()})
+        document = self.scheduler.answer(name, script)
+        if document is not None:
+            return self._framed(script, name, document)
+        return Answer("", f"patchdeck fleet: no simulated answer for role {name!r}\r\n", 1)
+
+    def _boot_text(self) -> str:
+        return self.boot.strftime("%Y-%m-%dT%H:%M:%S.") + f"{self.boot.microsecond * 10:07d}Z"
+
+    def _framed(self, script: str, role: str, document: dict[str, Any]) -> Answer:
+        markers = MARKER.findall(script)
+        if len(markers) != 2 or not markers[0].endswith(f":{role}"):
+            return Answer("", f"patchdeck fleet: the {role} script has no marker lines\r\n", 1)
+        return Answer(f"{markers[0]}\r\n{powershell_json(document)}\r\n{markers[1]}\r\n")
 
     def _search_document(self) -> dict[str, Any]:
         locale = self.kind.locale
@@ -112,7 +162,7 @@ class WindowsMachine:
                 "caption": self.kind.caption,
                 "version": self.kind.version,
                 "build": self.kind.build,
-                "boot": self.boot.strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
+                "boot": self._boot_text(),
             },
             "reboot": dict(self.reboot),
         }

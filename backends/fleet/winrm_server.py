@@ -18,6 +18,12 @@ bodies and keep-alive (NTLM authenticates a connection, not a request).
 pyspnego's NTLM acceptor reads the accounts it accepts from the file named by the environment
 variable ``NTLM_USER_FILE``; the fleet writes that file (in a private temporary directory) and
 sets the variable for its own process while it runs.
+
+A machine restarts when a script asks it to (``Restart-Computer``, see
+:mod:`backends.fleet.windows_machine`): once the answer is out, after ``Timing.reboot_drop``
+it drops every connection and refuses new ones (its port held, as for ``down``) for
+``Timing.reboot_down`` seconds, then it is back with a new boot time — or, with the
+``no-return`` fault, never.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import socket
 import struct
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -44,6 +51,7 @@ import spnego
 
 from backends.fleet import wsman
 from backends.fleet.faults import FaultSpec, FaultSpecError, MachineFaults
+from backends.fleet.timing import Timing
 from backends.fleet.tls import ServerCertificate, make_certificate
 from backends.fleet.windows_machine import Answer, WindowsMachine, windows_name
 
@@ -181,6 +189,18 @@ class _Host:
         self.certificate = certificate
         self.shells: dict[str, _Shell] = {}
         self.rng = random.Random(f"patchdeck-fleet:{machine.seed}:win:{machine.index}:garbage")
+        self.connections: set[asyncio.StreamWriter] = set()
+        self.on_reboot: Callable[[], None] | None = None  # once a restart was asked and answered
+
+    def drop_everything(self) -> None:
+        """The machine goes down: its connections are cut, its shells and commands gone."""
+        for writer in list(self.connections):
+            writer.transport.abort()
+        for shell in self.shells.values():
+            for command in shell.commands.values():
+                if command.task is not None:
+                    command.task.cancel()
+        self.shells.clear()
 
     @property
     def faults(self) -> MachineFaults:
@@ -274,6 +294,8 @@ class _Host:
             command.stderr = b"patchdeck fleet: internal error (see the fleet's log)\r\n"
             command.status = 1
         command.done.set()
+        if self.machine.reboot_requested and self.on_reboot is not None:
+            self.on_reboot()
 
     async def _receive(self, request: wsman.Request, shell: _Shell) -> _Response:
         element = request.find("rsp:Receive/rsp:DesiredStream")
@@ -527,9 +549,17 @@ class _Connection:
 class WindowsFleet:
     """Running simulated Windows machines. ``async with`` it, or call :meth:`close`."""
 
-    def __init__(self, seed: int, credential: WinRMCredential) -> None:
+    def __init__(
+        self, seed: int, credential: WinRMCredential, timing: Timing | None = None
+    ) -> None:
         self.seed = seed
         self.credential = credential
+        self.timing = timing or Timing()
+        self._hosts: dict[int, _Host] = {}
+        self._listening: dict[int, asyncio.Server] = {}
+        self._ssl: Any = None
+        self._reboots: set[asyncio.Task[None]] = set()
+        self._rebooting: set[int] = set()
         self.machines: tuple[SimulatedWindows, ...] = ()
         self.ca_pem: str | None = None  # the CA of the HTTPS listeners, if any
         self._servers: list[asyncio.Server] = []
@@ -550,7 +580,57 @@ class WindowsFleet:
                 return machine
         raise KeyError(name)
 
+    def state(self, name: str) -> WindowsMachine:
+        """A machine's live state (pending updates, tasks, boot time …), for tests."""
+        return self._hosts[self.machine(name).index].machine
+
+    def _reboot(self, index: int) -> None:
+        if index in self._rebooting:
+            return
+        self._rebooting.add(index)
+        task = asyncio.get_running_loop().create_task(self._down_and_up(index))
+        self._reboots.add(task)
+        task.add_done_callback(self._reboots.discard)
+
+    async def _down_and_up(self, index: int) -> None:
+        host = self._hosts[index]
+        machine = host.machine
+        await asyncio.sleep(self.timing.reboot_drop)
+        server = self._listening.pop(index, None)
+        if server is None:
+            return
+        server.close()
+        with contextlib.suppress(ValueError):
+            self._servers.remove(server)
+        host.drop_everything()
+        listed = self.machines[index]
+        sock = _bound_socket(listed.host, listed.port)  # held: connections are refused
+        self._held.append(sock)
+        if machine.faults.no_return:
+            machine.scheduler.forget()
+            return
+        await asyncio.sleep(self.timing.reboot_down)
+        machine.restart()
+        self._held.remove(sock)
+        try:
+            server = await asyncio.start_server(
+                _accept(self, host), sock=sock, ssl=self._ssl, limit=MAX_HEADER
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self._listening[index] = server
+        self._servers.append(server)
+        self._rebooting.discard(index)
+
     async def close(self) -> None:
+        for task in list(self._reboots):
+            task.cancel()
+        await asyncio.gather(*self._reboots, return_exceptions=True)
+        for host in self._hosts.values():
+            for job in host.machine.scheduler.jobs.values():
+                if job.runner is not None:
+                    job.runner.cancel()
         for server in self._servers:
             server.close()
         for sock in self._held:
@@ -609,17 +689,19 @@ async def serve_windows(
     host: str = "127.0.0.1",
     base_port: int = 0,
     https: bool = False,
+    timing: Timing | None = None,
 ) -> WindowsFleet:
     """Start ``count`` simulated Windows machines, each a WinRM endpoint on its own port of
     ``host`` (``base_port + index``, or ephemeral ports): HTTP with NTLM, or with ``https``
-    HTTPS with Basic and NTLM (the CA is :attr:`WindowsFleet.ca_pem`)."""
+    HTTPS with Basic and NTLM (the CA is :attr:`WindowsFleet.ca_pem`). ``timing`` says how
+    long installs and restarts take (:data:`backends.fleet.timing.FAST` in tests)."""
     if count < 1:
         raise ValueError("a Windows fleet needs at least one machine")
     if not credential.password:
         raise ValueError("the simulated Windows machines need a password")
     spec = faults or FaultSpec()
     check_windows_faults(spec, count)
-    fleet = WindowsFleet(seed, credential)
+    fleet = WindowsFleet(seed, credential, timing)
     try:
         _NTLM_USERS.add(credential)
         fleet._registered = True
@@ -631,19 +713,21 @@ async def serve_windows(
         listed = []
         for index in range(count):
             name = windows_name(index)
-            machine = WindowsMachine(seed, index, spec.for_machine(name, seed))
+            machine = WindowsMachine(seed, index, spec.for_machine(name, seed), fleet.timing)
             sock = _bound_socket(host, base_port + index if base_port else 0)
             if machine.faults.down:
                 fleet._held.append(sock)  # bound, never listened on: connections are refused
             else:
                 service = _Host(machine, credential, https, certificate)
+                service.on_reboot = lambda index=index: fleet._reboot(index)
+                fleet._hosts[index] = service
+                if certificate is not None and fleet._ssl is None:
+                    fleet._ssl = certificate.context()
                 server = await asyncio.start_server(
-                    _accept(fleet, service),
-                    sock=sock,
-                    ssl=certificate.context() if certificate is not None else None,
-                    limit=MAX_HEADER,
+                    _accept(fleet, service), sock=sock, ssl=fleet._ssl, limit=MAX_HEADER
                 )
                 fleet._servers.append(server)
+                fleet._listening[index] = server
             listed.append(
                 SimulatedWindows(
                     name=name,
@@ -668,11 +752,13 @@ def _accept(fleet: WindowsFleet, service: _Host) -> Any:
         task = asyncio.current_task()
         if task is not None:
             fleet._connections.add(task)
+        service.connections.add(writer)
         try:
             await _Connection(service, reader, writer).serve()
         except asyncio.CancelledError:
             pass  # the fleet is closing; end quietly (the handler's task is ours alone)
         finally:
+            service.connections.discard(writer)
             if task is not None:
                 fleet._connections.discard(task)
 
