@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from backends.platforms.records import PlatformError, Result
@@ -171,8 +171,19 @@ def _lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
-# A line that looks like a marker; only those carrying the script's nonce are markers.
-_MARKER_LINE = re.compile(rf"^{MARKER_PREFIX}:([0-9a-f]{{16}}):([^\n]*)$", re.MULTILINE)
+def _markers(text: str, nonce: str) -> Iterator[tuple[int, int, str]]:
+    """Each marker line of ``nonce`` in ``text``: where the line starts, where it ends (its
+    newline, or the end of the text) and what follows ``PREFIX:NONCE:`` on it. Lines that
+    look like markers of another nonce are text the machine printed. ``str.find`` jumps from
+    one candidate to the next, so a long answer is not read character by character."""
+    needle = f"{MARKER_PREFIX}:{nonce}:"
+    at = text.find(needle)
+    while at != -1:
+        end = text.find("\n", at)
+        end = len(text) if end == -1 else end
+        if at == 0 or text[at - 1] == "\n":
+            yield at, end, text[at + len(needle) : end]
+        at = text.find(needle, end)
 
 
 def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
@@ -187,11 +198,7 @@ def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
     stray: list[str] = []
     current: str | None = None
     start = 0  # where the current section's body, or the text outside sections, begins
-    for match in _MARKER_LINE.finditer(text):
-        if match.group(1) != nonce:
-            continue  # text that looks like a marker, printed by the machine
-        line = match.group()
-        rest = match.group(2)
+    for line_start, line_end, rest in _markers(text, nonce):
         rest = rest[:-1] if rest.endswith("\r") else rest
         status = rest[4:] if rest.startswith("end:") else ""
         if status.isascii() and status.isdigit() and len(status) <= 5:
@@ -199,10 +206,11 @@ def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
                 raise PlatformError(
                     "unparseable", f"the {what} output has an end marker outside any section"
                 )
-            sections[current] = SectionOutput(_body(text, start, match.start()), int(status))
-            current, start = None, match.end() + 1
+            sections[current] = SectionOutput(_body(text, start, line_start), int(status))
+            current, start = None, line_end + 1
             continue
         if not SECTION_RE.match(rest):
+            line = text[line_start:line_end]
             raise PlatformError(
                 "unparseable", f"the {what} output has a malformed marker: {clip(line)!r}"
             )
@@ -214,8 +222,8 @@ def split_answer(result: Result, nonce: str, what: str = "scan") -> Answer:
             )
         if rest in sections:
             raise PlatformError("unparseable", f"the {what} output has section {rest!r} twice")
-        stray += _stray(text[start : match.start()])
-        current, start = rest, match.end() + 1
+        stray += _stray(text[start:line_start])
+        current, start = rest, line_end + 1
     if current is not None:
         how = (
             "the connection closed or the command was killed"
