@@ -9,7 +9,9 @@ import pytest
 
 from backends.inventory.imports import FORMATS, ImportFailed, ImportProblem, parse_file
 from backends.inventory.imports.detect import ansible_is_yaml, guess_format
+from backends.inventory.machines import get_machine, import_machines
 from backends.inventory.records import MachineSpec
+from backends.inventory.store import Store
 
 DATA = Path(__file__).parent / "data" / "imports"
 
@@ -102,6 +104,7 @@ EXPECTED: dict[str, list[MachineSpec]] = {
         spec(
             "win1", "10.0.2.1", port=5986, transport="winrm", os_family="windows", user="root",
             identity_file=DC_KEY, tags=groups("datacenter", "windows"), criticality="low",
+            winrm_https=True,
         ),
         spec("local1", transport="local", user="root", tags=groups("canary"), criticality="low"),
     ],
@@ -182,7 +185,8 @@ ERRORS: dict[str, list[str]] = {
     ],
     "unknown_column.csv": [
         "unknown_column.csv:1: unknown column 'colour' (known: name, address, port, transport,"
-        " os, user, identity, tags, owner, role, environment, criticality)",
+        " os, user, identity, tags, owner, role, environment, criticality, winrm_auth,"
+        " winrm_https, winrm_ca_file, winrm_verify)",
         "unknown_column.csv:1: column 'port' appears twice",
     ],
     "missing_column.csv": ["missing_column.csv:1: missing required column 'address'"],
@@ -360,3 +364,227 @@ def test_garbage_never_raises_anything_but_import_failed(
         parse_file(path, fmt)
     except ImportFailed as exc:
         assert exc.problems and all(p.line >= 1 for p in exc.problems)
+
+
+# --- WinRM options, through the inventory service ---------------------------------------------
+
+#: (port, winrm_auth, winrm_https, winrm_verify_cert, winrm_ca_file) as the inventory has them.
+WinRM = tuple[int, str, bool, bool, str | None]
+CA = "/etc/pki/corp-ca.pem"
+
+
+def _import(store: Store, path: Path) -> dict[str, WinRM]:
+    """Import ``path`` for real; every machine's WinRM settings, read back from the inventory."""
+    specs = parse_file(path)
+    import_machines(store, specs, str(path))
+    found: dict[str, WinRM] = {}
+    for name in (s.name for s in specs):
+        m = get_machine(store, name)
+        assert (m.transport, m.os_family) == ("winrm", "windows")
+        found[name] = (m.port, m.winrm_auth, m.winrm_https, m.winrm_verify_cert, m.winrm_ca_file)
+    return found
+
+
+WINRM_CSV = f"""\
+name,address,transport,winrm_auth,winrm_https,winrm_ca_file,winrm_verify
+win1,10.0.3.1,winrm,Kerberos,yes,{CA},
+win2,10.0.3.2,WinRM,basic,TRUE,,false
+win3,10.0.3.3,winrm,,,,
+win4,10.0.3.4,winrm,credssp,0,,1
+win5,10.0.3.5,winrm,,1,, no
+"""
+
+WINRM_INI = f"""\
+[windows]
+win1 ansible_host=10.0.2.1 ansible_winrm_transport=kerberos
+win2 ansible_port=5986 ansible_winrm_transport=ssl ansible_winrm_server_cert_validation=ignore
+win3 ansible_winrm_scheme=https ansible_winrm_ca_trust_path={CA}
+win4 ansible_port=5985
+win5 ansible_winrm_transport=plaintext ansible_winrm_scheme=HTTPS
+win6 ansible_port=8443 ansible_winrm_scheme=http ansible_winrm_server_cert_validation=validate
+[windows:vars]
+ansible_connection=winrm
+ansible_winrm_transport=credssp
+"""
+
+WINRM_YAML = f"""\
+all:
+  children:
+    windows:
+      vars:
+        ansible_connection: ansible.windows.winrm
+        ansible_winrm_server_cert_validation: ignore
+      hosts:
+        win1: {{ansible_winrm_transport: credssp, ansible_winrm_scheme: https}}
+        win2:
+          ansible_winrm_scheme: http
+          ansible_winrm_server_cert_validation: validate
+          ansible_winrm_ca_trust_path: {CA}
+        win3: {{ansible_winrm_transport: ssl}}
+        win4: {{ansible_port: 15986, ansible_winrm_transport: ntlm}}
+        win5: {{ansible_winrm_scheme: ~, ansible_winrm_server_cert_validation: ~}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "win.csv",
+            WINRM_CSV,
+            {
+                "win1": (5986, "kerberos", True, True, CA),
+                "win2": (5986, "basic", True, False, None),
+                "win3": (5985, "ntlm", False, True, None),
+                "win4": (5985, "credssp", False, True, None),
+                "win5": (5986, "ntlm", True, False, None),
+            },
+        ),
+        (
+            "win.ini",
+            WINRM_INI,
+            {
+                # no scheme: patchdeck's default (HTTP) without a port, ansible's with one
+                "win1": (5985, "kerberos", False, True, None),
+                "win2": (5986, "basic", True, False, None),
+                "win3": (5986, "credssp", True, True, CA),
+                "win4": (5985, "credssp", False, True, None),
+                "win5": (5986, "basic", True, True, None),
+                "win6": (8443, "credssp", False, True, None),
+            },
+        ),
+        (
+            "win.yml",
+            WINRM_YAML,
+            {
+                "win1": (5986, "credssp", True, False, None),
+                "win2": (5985, "ntlm", False, True, CA),
+                "win3": (5986, "basic", True, False, None),  # pywinrm's ssl: Basic over HTTPS
+                "win4": (15986, "ntlm", True, False, None),
+                "win5": (5985, "ntlm", False, True, None),  # null: unset, defaults
+            },
+        ),
+    ],
+)
+def test_winrm_options_reach_the_inventory(
+    store: Store, tmp_path: Path, name: str, text: str, expected: dict[str, WinRM]
+) -> None:
+    assert _import(store, _write(tmp_path, name, text)) == expected
+
+
+def test_reimport_changes_winrm_options(store: Store, tmp_path: Path) -> None:
+    assert _import(store, _write(tmp_path, "a.csv", WINRM_CSV))["win1"] == (
+        5986, "kerberos", True, True, CA,
+    )  # fmt: skip
+    again = "name,address,transport,winrm_auth,winrm_verify\nwin1,10.0.3.1,winrm,ntlm,no\n"
+    assert _import(store, _write(tmp_path, "b.csv", again)) == {
+        "win1": (5985, "ntlm", False, False, None)
+    }
+    ini = "[w]\nwin1 ansible_connection=winrm ansible_winrm_scheme=https ansible_port=443\n"
+    assert _import(store, _write(tmp_path, "c.ini", ini)) == {
+        "win1": (443, "ntlm", True, True, None)
+    }
+    yml = "w:\n  hosts:\n    win1: {ansible_connection: winrm, ansible_winrm_transport: credssp}\n"
+    assert _import(store, _write(tmp_path, "d.yml", yml)) == {
+        "win1": (5985, "credssp", False, True, None)
+    }
+    assert get_machine(store, "win1").address == "win1"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "bad.csv",
+            "name,address,transport,winrm_auth,winrm_https,winrm_verify,winrm_ca_file\n"
+            "w1,10.0.0.1,winrm,digest,maybe,,\n"
+            "w2,10.0.0.2,winrm,basic,no,,\n"
+            "w3,10.0.0.3,ssh,ntlm,,,\n"
+            "w4,10.0.0.4,,,,False,\n"
+            "w5,10.0.0.5,winrm,,,nope,\n"
+            "w6,10.0.0.6,local,,yes,,/ca.pem\n"
+            "w7,10.0.0.7,ssh,,,,/ca.pem\n",
+            [
+                "2: winrm_auth: 'digest' is not one of ntlm, kerberos, credssp, basic",
+                "2: winrm_https: 'maybe' is not one of true, yes, 1, false, no, 0",
+                "3: winrm_auth: 'basic' sends the password as it is: use it only with HTTPS",
+                "4: winrm_auth: 'ntlm' applies to WinRM machines only, not ssh",
+                "5: winrm_verify: 'False' applies to WinRM machines only, not ssh",
+                "6: winrm_verify: 'nope' is not one of true, yes, 1, false, no, 0",
+                "7: winrm_https: 'yes' applies to WinRM machines only, not local",
+                "8: winrm_ca_file: '/ca.pem' applies to WinRM machines only, not ssh",
+            ],
+        ),
+        (
+            "bad.ini",
+            "[windows]\n"
+            "w1 ansible_winrm_transport=certificate\n"
+            "w2 ansible_winrm_scheme=ftp ansible_winrm_server_cert_validation=maybe\n"
+            "w3 ansible_winrm_transport=plaintext ansible_winrm_scheme=http\n"
+            "w4 ansible_winrm_transport=ntlm,kerberos\n"
+            "w5 ansible_winrm_transport=ssl ansible_winrm_cert_pem=/c.pem\n"
+            "[windows:vars]\n"
+            "ansible_connection=winrm\n"
+            "ansible_winrm_transport=digest\n"
+            "[linux]\n"
+            "l1 ansible_winrm_transport=ntlm\n"
+            "l2 ansible_connection=ssh ansible_winrm_server_cert_validation=ignore\n",
+            [
+                "2: ansible_winrm_transport: 'certificate' (client certificates) is not supported",
+                "3: ansible_winrm_scheme: 'ftp' is not one of http, https",
+                "3: ansible_winrm_server_cert_validation: 'maybe' is not one of validate, ignore",
+                "4: ansible_winrm_transport: 'plaintext' sends the password as it is:"
+                " use it only with HTTPS",
+                "5: ansible_winrm_transport: 'ntlm,kerberos' lists several transports: give one",
+                "6: ansible_winrm_cert_pem: client certificates are not supported",
+                "9: ansible_winrm_transport: 'digest' is not one of ntlm, kerberos, credssp,"
+                " basic, plaintext, ssl",
+                # l1 and l2 are ssh hosts: their WinRM variables mean nothing (as in ansible)
+            ],
+        ),
+        (
+            "bad.yml",
+            "all:\n"
+            "  children:\n"
+            "    windows:\n"
+            "      vars: {ansible_connection: winrm}\n"
+            "      hosts:\n"
+            "        w1:\n"
+            "          ansible_winrm_scheme: https\n"
+            "          ansible_winrm_server_cert_validation: skip\n"
+            "        w2:\n"
+            "          ansible_winrm_transport: [ntlm, kerberos]\n"
+            "        w3: {ansible_winrm_transport: basic, ansible_port: 5985}\n"
+            "  hosts:\n"
+            "    l1: {ansible_winrm_scheme: https}\n",
+            [
+                "8: ansible_winrm_server_cert_validation: 'skip' is not one of validate, ignore",
+                "10: host 'w2': ansible_winrm_transport: expected a single value, found a list",
+                "11: ansible_winrm_transport: 'basic' sends the password as it is:"
+                " use it only with HTTPS",
+                # l1 is an ssh host: its WinRM variable is ignored, as ansible ignores it
+            ],
+        ),
+    ],
+)
+def test_bad_winrm_options_name_file_line_and_field(
+    tmp_path: Path, name: str, text: str, expected: list[str]
+) -> None:
+    path = _write(tmp_path, name, text)
+    assert problems(str(path)) == [f"{path}:{message}" for message in expected]
+
+
+def test_winrm_variables_of_a_mixed_group_do_not_stop_its_ssh_hosts(
+    store: Store, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "mixed.ini",
+        "[all:vars]\nansible_winrm_server_cert_validation=ignore\nansible_winrm_scheme=https\n"
+        "[web]\nweb1 ansible_host=10.0.0.5\n"
+        "[win]\nwin1 ansible_connection=winrm ansible_host=10.0.0.6\n",
+    )
+    import_machines(store, parse_file(path), str(path))  # no problem raised
+    web, win = get_machine(store, "web1"), get_machine(store, "win1")
+    assert (web.transport, web.winrm_https, web.winrm_verify_cert) == ("ssh", False, True)
+    assert (win.transport, win.winrm_https, win.winrm_verify_cert) == ("winrm", True, False)

@@ -25,11 +25,33 @@ _FIELD_VARS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("role", ("role",)),
     ("environment", ("environment",)),
     ("criticality", ("criticality",)),
+    ("winrm_auth", ("ansible_winrm_transport",)),
+    ("winrm_https", ("ansible_winrm_scheme",)),
+    ("winrm_verify_cert", ("ansible_winrm_server_cert_validation",)),
+    ("winrm_ca_file", ("ansible_winrm_ca_trust_path",)),
 )
+_CERT_VARS = ("ansible_winrm_cert_pem", "ansible_winrm_cert_key_pem")
 #: Every variable that means something to us (the others are ignored).
 MAPPED_VARS = frozenset(
-    {"ansible_connection", *(name for _key, names in _FIELD_VARS for name in names)}
+    {
+        "ansible_connection",
+        *_CERT_VARS,
+        *(name for _key, names in _FIELD_VARS for name in names),
+    }
 )
+#: ``ansible_winrm_transport`` (pywinrm's transports) → patchdeck's WinRM authentication.
+#: pywinrm's ``plaintext`` is Basic authentication, and so is ``ssl`` without a client
+#: certificate; ``certificate`` (client certificates) is not something patchdeck does.
+_WINRM_AUTHS = {
+    "ntlm": "ntlm",
+    "kerberos": "kerberos",
+    "credssp": "credssp",
+    "basic": "basic",
+    "plaintext": "basic",
+    "ssl": "basic",
+}
+#: The WinRM port on which ansible speaks HTTP when ``ansible_winrm_scheme`` is not set.
+_WINRM_HTTP_PORT = "5985"
 _NO_TAG_GROUPS = frozenset({"all", "ungrouped"})
 
 
@@ -127,11 +149,12 @@ class Inventory:
     def _machine(self, host: Host, merged: Vars, tags: tuple[Tag, ...]) -> None:
         fields: dict[str, str] = {}
         lines: dict[str, int] = {}
+        labels: dict[str, str] = {}
         for key, names in _FIELD_VARS:
             for var in names:
                 value, line = merged.get(var, (None, 0))
                 if value is not None:
-                    fields[key], lines[key] = value, line
+                    fields[key], lines[key], labels[key] = value, line, var
                     break
         connection, line = merged.get("ansible_connection", (None, 0))
         if connection is not None and connection.strip():
@@ -140,12 +163,80 @@ class Inventory:
             lines["transport"] = line
             if kind == "winrm":
                 fields["os_family"], lines["os_family"] = "windows", line
-        spec = make_spec(host.name, fields, tags)
+        if fields.get("transport") != "winrm":
+            # as ansible does: WinRM variables (from a group of mixed hosts, say) mean nothing
+            # to a host it does not reach over WinRM
+            for key in [k for k in fields if k.startswith("winrm_")]:
+                del fields[key]
+        usable = fields.get("transport") != "winrm" or self._winrm_defaults(fields, lines, merged)
+        spec = make_spec(host.name, fields, tags, translate=_TRANSLATE, labels=labels)
         if isinstance(spec, list):
             for key, error in spec:
                 self.problem(lines.get(key, host.line), str(error))
-        else:
+        elif usable:
             self.parsed.machines.append(Found(self.path, host.line, spec))
+
+    def _winrm_defaults(self, fields: dict[str, str], lines: dict[str, int], merged: Vars) -> bool:
+        """Fill in the scheme as ansible would where patchdeck's default differs; ``False``
+        (reported) when the host needs what patchdeck cannot do (a client certificate).
+
+        Without ``ansible_winrm_scheme`` ansible speaks HTTPS unless the port is 5985: so does
+        patchdeck when a port is given (or the transport is pywinrm's ``ssl``); with neither,
+        patchdeck's own default applies (HTTP on 5985) rather than ansible's (HTTPS on 5986).
+        """
+        usable = True
+        transport = fields.get("winrm_auth", "").strip().lower()
+        if transport == "ssl":
+            for var in _CERT_VARS:
+                value, line = merged.get(var, (None, 0))
+                if value is not None and value.strip():
+                    self.problem(line, f"{var}: client certificates are not supported")
+                    usable = False
+        if "winrm_https" not in fields:
+            port = fields.get("port", "").strip()
+            if port and port != _WINRM_HTTP_PORT:
+                fields["winrm_https"], lines["winrm_https"] = "https", lines["port"]
+            elif transport == "ssl":
+                fields["winrm_https"], lines["winrm_https"] = "https", lines["winrm_auth"]
+        return usable
+
+
+def _winrm_auth(value: str) -> str:
+    clean = value.strip().lower()
+    if clean == "certificate":
+        raise FieldError("ansible_winrm_transport", value, "(client certificates) is not supported")
+    if "," in clean:
+        raise FieldError("ansible_winrm_transport", value, "lists several transports: give one")
+    auth = _WINRM_AUTHS.get(clean)
+    if auth is None:
+        choices = ", ".join(_WINRM_AUTHS)
+        raise FieldError("ansible_winrm_transport", value, f"is not one of {choices}")
+    return auth
+
+
+def _winrm_scheme(value: str) -> str:
+    return "true" if _pick("ansible_winrm_scheme", value, ("http", "https")) == "https" else "false"
+
+
+def _winrm_validation(value: str) -> str:
+    choices = ("validate", "ignore")
+    picked = _pick("ansible_winrm_server_cert_validation", value, choices)
+    return "true" if picked == "validate" else "false"
+
+
+def _pick(field: str, value: str, choices: tuple[str, ...]) -> str:
+    clean = value.strip().lower()
+    if clean not in choices:
+        raise FieldError(field, value, f"is not one of {', '.join(choices)}")
+    return clean
+
+
+#: ``build_spec`` keyword → how its ansible value reads (see :func:`make_spec`).
+_TRANSLATE = {
+    "winrm_auth": _winrm_auth,
+    "winrm_https": _winrm_scheme,
+    "winrm_verify_cert": _winrm_validation,
+}
 
 
 def _break_cycles(inventory: Inventory) -> None:

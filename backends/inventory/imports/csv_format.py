@@ -25,7 +25,13 @@ _COLUMNS = {
     "role": "role",
     "environment": "environment",
     "criticality": "criticality",
+    "winrm_auth": "winrm_auth",
+    "winrm_https": "winrm_https",
+    "winrm_ca_file": "winrm_ca_file",
+    "winrm_verify": "winrm_verify_cert",
 }
+#: ``build_spec`` keyword → its column, to name it so in problems.
+_LABELS = {key: column for column, key in _COLUMNS.items()}
 _REQUIRED = ("name", "address")
 
 
@@ -60,7 +66,7 @@ def parse_csv(text: str, path: str) -> Parsed:
                 parsed.problem(path, line, str(exc))
                 continue
         fields = {key: row[at].strip() for key, at in field_at}
-        spec = make_spec(name, fields, tags)
+        spec = make_spec(name, fields, tags, labels=_LABELS)
         if isinstance(spec, list):
             for _key, error in spec:
                 parsed.problem(path, line, str(error))
