@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from backends.inventory.deployment_options import check_window
+from backends.inventory.run_report import run_report as build_report
 from backends.inventory.runs import (
     Run,
     RunMachine,
@@ -18,11 +19,12 @@ from backends.inventory.runs import (
     resume_run,
 )
 from backends.inventory.validation import FieldError
-from tui.cli import runner_process
+from tui.cli import run_report, runner_process
 from tui.cli.context import Context
 from tui.cli.exits import OK, CliError
 from tui.cli.follow import follow_run, machine_json, machines_table, summary_line
 from tui.cli.output import age, iso_z, json_line, table
+from tui.cli.report import _write as write_output
 from tui.format import plural
 from tui.safe import neutralise
 
@@ -46,6 +48,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show = verbs.add_parser("show", help="a run and every machine's result")
     show.add_argument("run", type=run_id, metavar="RUN")
     show.add_argument("--json", action="store_true")
+    show.add_argument(
+        "--format",
+        choices=run_report.FORMATS,
+        help="the run's report instead: md (for a change ticket), csv or json",
+    )
+    show.add_argument("--output", metavar="FILE", help="write the report to FILE (with --format)")
     show.set_defaults(func=_show)
 
     follow = verbs.add_parser("follow", help="follow a run until it ends (from any terminal)")
@@ -81,8 +89,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ok.add_argument("run", type=run_id, metavar="RUN")
     ok.set_defaults(func=_approve)
 
+    # not listed in the help: deployment run and run resume start it, in a process of its own
     execute = verbs.add_parser(
-        "execute", help="be the runner of a run (deployment run and run resume start it)"
+        "execute", description="be the runner of a run (deployment run and run resume start it)"
     )
     execute.add_argument("run", type=run_id, metavar="RUN")
     execute.add_argument("--log", metavar="FILE", help="the log file this runner writes to")
@@ -182,6 +191,10 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _show(args: argparse.Namespace, ctx: Context) -> int:
+    if args.format is not None:
+        return _show_report(args, ctx)
+    if args.output is not None:
+        raise CliError("--output: give the report's --format (md, csv or json)")
     run = get_run(ctx.store(), args.run)
     if args.json:
         json_line(run_json(run))
@@ -209,6 +222,20 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
             for note in machine.notes:
                 print(f"{machine.machine}: {neutralise(note)}")
     print(summary_line(run))
+    return OK
+
+
+def _show_report(args: argparse.Namespace, ctx: Context) -> int:
+    if args.json:
+        raise CliError("--json: not with --format (use --format json)")
+    report = build_report(ctx.store(), args.run)
+    write_output(run_report.render(report, args.format), args.output)
+    if args.output:
+        print(
+            f"report of run #{report.run_id} ({plural(len(report.machines), 'machine')}) "
+            f"written to {args.output}",
+            file=sys.stderr,
+        )
     return OK
 
 
