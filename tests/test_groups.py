@@ -233,3 +233,24 @@ def test_a_name_that_is_both_must_say_which(fleet: Store) -> None:
     assert _names(resolve_targets(fleet, ["machine:web-01", "group:app"])) == [
         "web-01", "db-01", "win-01",
     ]  # fmt: skip
+
+
+def test_editing_a_group_changes_its_definition_all_or_nothing(fleet: Store) -> None:
+    from backends.inventory.group_edit import edit_group
+
+    create_group(fleet, "front", machines=["web-01"])
+    with pytest.raises(NotFound, match="ghost"):
+        edit_group(fleet, "front", machines=["web-02", "ghost"])
+    with pytest.raises(QueryError):
+        edit_group(fleet, "front", query="tag.env = ")
+    assert get_group(fleet, "front").machines == ("web-01",)  # unchanged by either
+
+    dynamic = edit_group(fleet, "front", query="tag.env = prod")
+    assert (dynamic.kind, dynamic.query, dynamic.machines) == ("dynamic", "tag.env = prod", ())
+    assert _names(resolve_group(fleet, "front")) == ["db-01", "web-01", "win-01"]
+    static = edit_group(fleet, "front", machines=["web-02", "db-01"])
+    assert (static.kind, static.query, static.machines) == ("static", None, ("db-01", "web-02"))
+    edits = [e for e in list_audit(fleet) if e.action == "group.edit"]
+    assert len(edits) == 2 and any("dynamic: tag.env = prod" in e.detail for e in edits)
+    with pytest.raises(NotFound):
+        edit_group(fleet, "nope", query="tag.env = prod")

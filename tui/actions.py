@@ -24,9 +24,10 @@ GROUPS = "groups"
 DEPLOYMENTS = "deployments"
 RUNS = "runs"  # history: past and active runs
 RUN = "run"  # one run, live
+PLAN = "plan"  # one deployment's plan, before a run
 
 # The views `:` jumps to, in the order they are offered.
-VIEWS = (DASHBOARD, MACHINES, UPDATES)
+VIEWS = (DASHBOARD, MACHINES, UPDATES, GROUPS, DEPLOYMENTS, RUNS)
 VIEW_TITLES = {
     DASHBOARD: "Dashboard",
     MACHINES: "Machines",
@@ -37,6 +38,7 @@ VIEW_TITLES = {
     DEPLOYMENTS: "Deployments",
     RUNS: "Runs",
     RUN: "Run",
+    PLAN: "Plan",
 }
 
 
@@ -81,14 +83,30 @@ ACTIONS: tuple[Action, ...] = (
     Action("view_dashboard", "1", "Go to dashboard", f"app.view('{DASHBOARD}')"),
     Action("view_machines", "2", "Go to machines", f"app.view('{MACHINES}')"),
     Action("view_updates", "3", "Go to updates", f"app.view('{UPDATES}')"),
+    Action("view_groups", "4", "Go to groups", f"app.view('{GROUPS}')"),
+    Action("view_deployments", "5", "Go to deployments", f"app.view('{DEPLOYMENTS}')"),
+    Action("view_runs", "6", "Go to run history", f"app.view('{RUNS}')"),
     # in views
-    Action("back", "escape", "Back", "back", (MACHINES, UPDATES, MACHINE, UPDATE)),
-    Action("open", "enter", "Open", "open", (DASHBOARD, MACHINES, UPDATES, UPDATE), show=True),
-    Action("filter", "slash", "Filter", "filter", _LISTS, show=True, key_display="/"),
+    Action(
+        "back",
+        "escape",
+        "Back",
+        "back",
+        (MACHINES, UPDATES, MACHINE, UPDATE, GROUPS, DEPLOYMENTS, PLAN, RUNS, RUN),
+    ),
+    Action(
+        "open",
+        "enter",
+        "Open",
+        "open",
+        (DASHBOARD, MACHINES, UPDATES, UPDATE, DEPLOYMENTS, RUNS),
+        show=True,
+    ),
+    Action("filter", "slash", "Filter", "filter", (*_LISTS, RUNS, RUN), show=True, key_display="/"),
     Action("sort", "o", "Sort by next column", "sort", _LISTS),
     Action("reverse", "O", "Reverse sort", "reverse", _LISTS),
-    Action("mark", "space", "Mark", "mark", (MACHINES, UPDATE), show=True),
-    Action("mark_all", "asterisk", "Mark all shown", "mark_all", (MACHINES, UPDATE)),
+    Action("mark", "space", "Mark", "mark", (MACHINES, UPDATES, UPDATE), show=True),
+    Action("mark_all", "asterisk", "Mark all shown", "mark_all", (MACHINES, UPDATES, UPDATE)),
     Action("scan", "s", "Scan", "scan", (MACHINES, MACHINE, UPDATE), show=True),
     Action("scan_all", "S", "Scan all machines", "scan_all", (DASHBOARD, MACHINES)),
     Action("add", "a", "Add machine", "add", (MACHINES,), changes=True),
@@ -96,7 +114,76 @@ ACTIONS: tuple[Action, ...] = (
     Action("remove", "d", "Remove", "remove", (MACHINES, MACHINE), changes=True),
     Action("trust", "t", "Trust host key", "trust", (MACHINES, MACHINE), changes=True),
     Action("ssh", "c", "SSH session", "ssh", (MACHINES, MACHINE)),
-    Action("refresh", "r", "Refresh", "refresh", (DASHBOARD, MACHINES, UPDATES, MACHINE, UPDATE)),
+    Action(
+        "refresh",
+        "r",
+        "Refresh",
+        "refresh",
+        (DASHBOARD, MACHINES, UPDATES, MACHINE, UPDATE, GROUPS, DEPLOYMENTS, RUNS, RUN),
+    ),
+    # groups and deployments
+    Action("new_group", "n", "New dynamic group", "new_group", (GROUPS,), show=True, changes=True),
+    Action(
+        "new_static_group", "m", "New static group", "new_static_group", (GROUPS,), changes=True
+    ),
+    Action("edit_group", "e", "Edit group", "edit_group", (GROUPS,), show=True, changes=True),
+    Action("delete_group", "d", "Delete group", "delete_group", (GROUPS,), changes=True),
+    Action(
+        "group_from_marks",
+        "g",
+        "Group the marked machines",
+        "group_from_marks",
+        (MACHINES,),
+        changes=True,
+    ),
+    Action(
+        "new_deployment",
+        "n",
+        "New deployment",
+        "new_deployment",
+        (DEPLOYMENTS,),
+        show=True,
+        changes=True,
+    ),
+    Action(
+        "edit_deployment",
+        "e",
+        "Edit deployment",
+        "edit_deployment",
+        (DEPLOYMENTS,),
+        show=True,
+        changes=True,
+    ),
+    Action(
+        "delete_deployment",
+        "d",
+        "Delete deployment",
+        "delete_deployment",
+        (DEPLOYMENTS,),
+        changes=True,
+    ),
+    Action("plan", "p", "Plan afresh", "plan", (DEPLOYMENTS, PLAN), show=True),
+    Action("run_plan", "R", "Run this plan", "run_plan", (PLAN,), show=True, changes=True),
+    Action(
+        "deploy_machines",
+        "D",
+        "Deploy to the marked machines",
+        "deploy_machines",
+        (MACHINES,),
+        changes=True,
+    ),
+    Action(
+        "deploy_updates",
+        "D",
+        "Deploy the marked updates",
+        "deploy_updates",
+        (UPDATES,),
+        changes=True,
+    ),
+    # runs: the live run and the history
+    Action("approve", "a", "Approve gate", "approve", (RUN,), show=True, changes=True),
+    Action("cancel_run", "x", "Cancel run", "cancel_run", (RUN,), show=True, changes=True),
+    Action("export", "e", "Export report", "export", (RUNS, RUN), show=True),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -20,7 +20,11 @@ from backends.inventory.machines import get_machines, list_machines
 from backends.inventory.store import Store
 from tui.actions import (
     DASHBOARD,
+    DEPLOYMENTS,
+    GROUPS,
     MACHINES,
+    RUN,
+    RUNS,
     UPDATES,
     VIEW_TITLES,
     VIEWS,
@@ -32,10 +36,16 @@ from tui.commands import ActionsProvider
 from tui.deck import Clock, ConsoleSettings, Deck, utc_now
 from tui.modals.confirm import Confirm
 from tui.modals.jump import JumpPrompt
+from tui.modals.password import PasswordPrompt
+from tui.passwords import Answer
 from tui.safe import neutralise
 from tui.screens.dashboard import DashboardScreen
+from tui.screens.deployments import DeploymentsScreen
+from tui.screens.groups import GroupsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.machines import MachinesScreen
+from tui.screens.run import RunScreen
+from tui.screens.runs import RunsScreen, live_runs_text
 from tui.screens.updates import UpdatesScreen
 from tui.screens.view import View, report_failure
 
@@ -50,11 +60,19 @@ class ScanOutcome:
 
 class PatchdeckApp(App[int]):
     TITLE = "patchdeck"
-    CSS_PATH = "styles/app.tcss"
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
+        "styles/app.tcss",
+        "styles/deployments.tcss",
+        "styles/runs.tcss",
+    ]
     MODES: ClassVar[dict[str, Any]] = {
         DASHBOARD: DashboardScreen,
         MACHINES: MachinesScreen,
         UPDATES: UpdatesScreen,
+        GROUPS: GroupsScreen,
+        DEPLOYMENTS: DeploymentsScreen,
+        RUNS: RunsScreen,
+        RUN: RunScreen,
     }
     BINDINGS: ClassVar[list[BindingType]] = bindings(None)
     COMMANDS = App.COMMANDS | {ActionsProvider}
@@ -77,6 +95,7 @@ class PatchdeckApp(App[int]):
                 self.animation_level = "none"
             self.deck.read_only = settings.read_only
         self.settings = settings
+        self.deck.passwords.asker = self._ask_password
         self.first_view = first_view
         self._history: list[str] = []
 
@@ -119,6 +138,17 @@ class PatchdeckApp(App[int]):
             return
         self._history.append(self.current_mode)
         self.switch_mode(name)
+
+    def show_run(self, run_id: int) -> None:
+        """Open run ``run_id`` in the run view, which follows it through the database."""
+        self.deck.run_shown = run_id
+        if self.current_mode == RUN:
+            for screen in self.screen_stack:
+                if isinstance(screen, RunScreen):
+                    screen.follow(run_id)
+            return
+        self._history.append(self.current_mode)
+        self.switch_mode(RUN)
 
     def go_back(self) -> None:
         """``esc`` at the top of a view: the view before it, if any."""
@@ -212,6 +242,17 @@ class PatchdeckApp(App[int]):
         results = await scanner.scan(todo)
         return ScanOutcome(asked=len(machines), results=results)
 
+    async def _ask_password(self, name: str, user: str | None) -> Answer | None:
+        """The password prompt, for a scan that needs a WinRM password nothing else gave."""
+        answered: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
+
+        def done(answer: Answer | None) -> None:
+            if not answered.done():
+                answered.set_result(answer)
+
+        self.push_screen(PasswordPrompt(name, user), done)
+        return await answered
+
     def running_work(self) -> str | None:
         """What would be lost by quitting now, in words; ``None`` when nothing runs."""
         scans = [
@@ -226,9 +267,14 @@ class PatchdeckApp(App[int]):
 
     async def action_quit(self) -> None:
         busy = self.running_work()
-        if busy is None:
+        runs = await asyncio.to_thread(live_runs_text, self.store)
+        if busy is None and runs is None:
             await self._leave()
             return
+        if busy is None and runs is not None:
+            await self._quit_leaving_runs(runs)
+            return
+        assert busy is not None
 
         async def answered(yes: bool | None) -> None:
             if yes:
@@ -239,7 +285,25 @@ class PatchdeckApp(App[int]):
             Confirm(
                 f"{busy[0].upper()}{busy[1:]}. Quit anyway?",
                 "Quit",
-                detail="It stops; machines already scanned stay recorded.",
+                detail="It stops; machines already scanned stay recorded."
+                + (f" ({runs}: that goes on without the console.)" if runs else ""),
+            ),
+            answered,
+        )
+
+    async def _quit_leaving_runs(self, runs: str) -> None:
+        """A run goes on without the console: say so before quitting."""
+
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self._leave()
+
+        self.push_screen(
+            Confirm(
+                f"{runs[0].upper()}{runs[1:]}. Quit the console?",
+                "Quit",
+                detail="Quitting does not stop a run: its runner goes on. Follow it again "
+                "from the history (6) or with `patchdeck run follow`.",
             ),
             answered,
         )

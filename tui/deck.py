@@ -17,6 +17,7 @@ from backends.inventory.location import own_known_hosts
 from backends.inventory.store import Store
 from tui import ssh_session
 from tui.actions import Registry
+from tui.passwords import Passwords
 from tui.scanning import Scanner
 
 if TYPE_CHECKING:
@@ -60,13 +61,21 @@ class Deck:
     read_only: bool = False
     # how the console runs ssh on the terminal (tests put a recorder here)
     run_interactive: Callable[[Sequence[str]], Awaitable[int]] = ssh_session.run_interactive
+    # the run the run view follows (``show_run`` sets it)
+    run_shown: int | None = None
 
     def __post_init__(self) -> None:
         if not self.known_hosts:
             self.known_hosts = default_known_hosts(self.store.url)
         self._host_keys: HostKeys | None = None
+        # WinRM passwords typed into the console (the app gives it its prompt)
+        self.passwords = Passwords()
         self.scanner = Scanner(
-            self.store, self.host_keys, lambda: self.concurrency, self.scan_timeout
+            self.store,
+            self.host_keys,
+            lambda: self.concurrency,
+            self.scan_timeout,
+            self.passwords,
         )
 
     def allows(self, action: str) -> bool:
@@ -101,5 +110,7 @@ class DeckApp(Protocol):
     def go_back(self) -> None: ...
 
     def show_view(self, name: str) -> None: ...
+
+    def show_run(self, run_id: int) -> None: ...
 
     def start_scan(self, ids: Sequence[int] | None, what: str) -> None: ...

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from backends.engine.events import Event, MachineState, ScanDone, ScanSummary
 from backends.inventory.records import Machine
 from backends.inventory.store import Store
+from tui.passwords import Passwords
 
 if TYPE_CHECKING:
     from backends.engine.connections import ConnectionPool
@@ -42,8 +43,10 @@ class Scanner:
         host_keys: Callable[[], HostKeys],
         concurrency: Callable[[], int],
         timeout: float,
+        passwords: Passwords | None = None,
     ) -> None:
         self.store = store
+        self.passwords = passwords
         self._host_keys = host_keys
         self._concurrency = concurrency
         self.timeout = timeout
@@ -109,12 +112,21 @@ class Scanner:
         from backends.engine.scan import ScanOptions, scan
 
         if self._pool is None:
-            self._pool = ConnectionPool(self._host_keys())
+            self._pool = ConnectionPool(self._host_keys(), password_source=self.passwords)
         options = ScanOptions(concurrency=self._concurrency(), timeout=self.timeout)
+        if self.passwords is not None:
+            self.passwords.start_scan()
         try:
-            return await scan(self.store, machines, self.publish, self._pool, options, self._memory)
+            results = await scan(
+                self.store, machines, self.publish, self._pool, options, self._memory
+            )
         finally:
             self.release(machines)
+        if self.passwords is not None:
+            self.passwords.settle(
+                (n for n, r in results.items() if r.ok), (n for n, r in results.items() if not r.ok)
+            )
+        return results
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from backends.inventory.errors import InventoryError, QueryError
 from tui.cli import audit, demo, deployment, fleet, group, machine, report, run, run_due, scan
@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the console without the actions that change machines or definitions "
         "(also read_only in the config)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # every subcommand's parser is a _Parser too (argparse makes them of the parent's class)
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
     demo.register(commands)
     machine.register(commands)
     scan.register(commands)

@@ -295,7 +295,7 @@ def _listed(values: Sequence[str]) -> str:
     return ", ".join(values) if values else "-"
 
 
-def _counts_text(summary: PlanSummary) -> str:
+def plan_counts(summary: PlanSummary) -> str:
     text = (
         f"{plural(summary.machines, 'machine')}, {plural(summary.updates, 'update')}, "
         f"{summary.reboots} reboot{'s' if summary.reboots != 1 else ''} expected"
@@ -305,7 +305,7 @@ def _counts_text(summary: PlanSummary) -> str:
 
 def _summary_text(summary: PlanSummary, stale: bool) -> str:
     by = summary.created_by or "?"
-    text = f"#{summary.id}, {age(summary.created_at)} ago by {by}: {_counts_text(summary)}"
+    text = f"#{summary.id}, {age(summary.created_at)} ago by {by}: {plan_counts(summary)}"
     return text + (" (stale: plan again before a run)" if stale else "")
 
 
@@ -474,15 +474,14 @@ def _plan(args: argparse.Namespace, ctx: Context) -> int:
     else:
         if plan.machines:
             _plan_table(plan)
-        print(f"plan #{plan.id} of {deployment.name}: {_counts_text(plan.summary())}")
+        print(f"plan #{plan.id} of {deployment.name}: {plan_counts(plan.summary())}")
     return NOT_ALL_SUCCEEDED if plan.failed else OK
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> int:
     """Plan again when the plan is stale, show it, confirm, start a runner process, follow."""
-    from backends.inventory.runs import create_run
     from tui.cli.follow import follow_run
-    from tui.cli.runner_process import log_path, spawn_runner
+    from tui.launch import start_run
 
     store = ctx.store()
     deployment = get_deployment(store, args.name)
@@ -503,7 +502,7 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
     out = sys.stderr if args.json else sys.stdout
     if plan.machines:
         _plan_table(plan, out)
-    print(f"plan #{plan.id} of {deployment.name}: {_counts_text(summary)}", file=out)
+    print(f"plan #{plan.id} of {deployment.name}: {plan_counts(summary)}", file=out)
     if not plan.machines:
         print(f"{deployment.name}: nothing to run", file=sys.stderr)
         return OK
@@ -519,25 +518,24 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
         f"{options.window} (the last {REBOOT_RESERVE_MINUTES}m kept for reboots){skipped}?",
         args.yes,
     )
-    run = create_run(store, plan, options)
-    process = spawn_runner(ctx, run.id)
-    print(
-        f"run #{run.id} started: runner pid {process.pid}, log {log_path(ctx, run.id)}",
-        file=sys.stderr,
-    )
+    started = start_run(store, plan, options, ctx.known_hosts)
+    run, process = started.run, started.process
+    print(f"run #{run.id} started: runner pid {process.pid}, log {started.log}", file=sys.stderr)
     if args.detach:
         print(f"follow it with `patchdeck run follow {run.id}`", file=sys.stderr)
         return OK
     return follow_run(ctx, run.id, as_json=args.json, process=process)
 
 
-def _plan_table(plan: Plan, out: TextIO | None = None) -> None:
-    def problem(machine: MachinePlan) -> str:
-        if machine.error:
-            return machine.error
-        skipped = [f"{c.check} not checked" for c in machine.checks if c.ok is None]
-        return "; ".join(skipped)
+def plan_problem(machine: MachinePlan) -> str:
+    """Why a machine of a plan cannot be run, or which pre-flight checks did not run."""
+    if machine.error:
+        return machine.error
+    skipped = [f"{c.check} not checked" for c in machine.checks if c.ok is None]
+    return "; ".join(skipped)
 
+
+def _plan_table(plan: Plan, out: TextIO | None = None) -> None:
     table(
         ("MACHINE", "STAGE", "UPDATES", "SECURITY", "REBOOT", "EXCLUDED", "PROBLEM"),
         (
@@ -548,7 +546,7 @@ def _plan_table(plan: Plan, out: TextIO | None = None) -> None:
                 "-" if m.error else str(sum(1 for i in m.items if i.classification == "security")),
                 "-" if m.error else ("yes" if m.reboot_expected else "no"),
                 "-" if m.error else str(len(m.excluded)),
-                _one_line(problem(m)),
+                _one_line(plan_problem(m)),
             )
             for m in plan.machines
         ),

@@ -14,6 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
 from backends.inventory.compliance import (
@@ -26,6 +27,7 @@ from backends.inventory.compliance import (
     fleet_compliance,
 )
 from backends.inventory.records import CLASSIFICATIONS
+from backends.inventory.runs import FINAL_STATES, LIVE_RUN_STATES, RunSummary, list_runs
 from tui.actions import DASHBOARD, MACHINES, bindings
 from tui.format import age, plural
 from tui.messages import ComplianceLoaded
@@ -44,6 +46,29 @@ ORDER = ("critical", "security", *CLASSIFICATIONS["windows"][2:], "other")
 TICK = 0.25  # how often the screen looks at the scanner
 MIN_REFRESH = 0.5  # seconds between two counts while a scan runs, at least
 STALE_AFTER = 5.0  # seconds after which coming back to the dashboard counts again
+RUNS_SHOWN = 6  # the newest runs read for the runs panel
+RUNS_EVERY = 2.0  # seconds between two reads of them while one is live
+
+
+class RunsCounted(Message):
+    """The newest runs, with their machines counted by state (for the runs panel)."""
+
+    def __init__(self, runs: list[RunSummary]) -> None:
+        super().__init__()
+        self.runs = runs
+
+
+def run_line(run: RunSummary) -> str:
+    """``#12 nightly: running, 340 of 1000 done, 2 failed`` or how it ended and when."""
+    done = sum(run.totals.get(s, 0) for s in FINAL_STATES)
+    failed = run.totals.get("failed", 0)
+    of = run.deployment or "(deleted)"
+    if run.state in LIVE_RUN_STATES:
+        text = f"#{run.id} {of}: {run.state}" + (" at the gate" if run.gate_waiting else "")
+        return text + f", {done} of {run.machines} done" + (f", {failed} failed" if failed else "")
+    ok = run.totals.get("succeeded", 0)
+    when = f", {age(run.ended_at)} ago" if run.ended_at else ""
+    return f"#{run.id} {of}: {run.state}, {ok} of {run.machines} succeeded{when}"
 
 
 def _order(classification: str) -> tuple[int, str]:
@@ -63,6 +88,7 @@ class DashboardScreen(View):
         self._loaded_at = 0.0
         self._wait = MIN_REFRESH
         self._missing_rows: list[tuple[Static, Static, Meter]] = []
+        self._runs: list[RunSummary] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -85,12 +111,17 @@ class DashboardScreen(View):
                 with Grid(id="missing", classes="panel") as panel:
                     panel.border_title = "Missing updates"
                     panel.border_subtitle = "updates · machines"
+            with Vertical(id="dash-runs", classes="panel") as panel:
+                panel.border_title = "Runs"
+                panel.border_subtitle = "6: history"
+                yield Static("no runs yet", id="runs-none")
             yield Static("", id="dash-hint")
         yield Footer()
 
     def on_mount(self) -> None:
         self._changed = self.deck.scanner.watch()
         self.set_interval(TICK, self._tick)
+        self.set_interval(RUNS_EVERY, self._runs_tick)
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -115,6 +146,32 @@ class DashboardScreen(View):
         if self._stale and time.monotonic() - self._loaded_at >= self._wait:
             self.reload()
 
+    def _runs_tick(self) -> None:
+        if self.is_current and any(r.state in LIVE_RUN_STATES for r in self._runs):
+            self.count_runs()
+
+    @work(thread=True, group="dashboard-runs", exclusive=True, exit_on_error=False,
+          name="reading the runs")  # fmt: skip
+    def count_runs(self) -> None:
+        self.post_message(RunsCounted(list_runs(self.deck.store, limit=RUNS_SHOWN)))
+
+    def on_runs_counted(self, message: RunsCounted) -> None:
+        self._runs = message.runs
+        live = [r for r in message.runs if r.state in LIVE_RUN_STATES]
+        ended = [r for r in message.runs if r.state not in LIVE_RUN_STATES][:3]
+        panel = self.query_one("#dash-runs", Vertical)
+        with self.app.batch_update():
+            panel.remove_children()
+            widgets: list[Static | Meter] = []
+            for run in live:
+                widgets.append(Static(plain(run_line(run)), classes="-live"))
+                done = sum(run.totals.get(s, 0) for s in FINAL_STATES)
+                widgets.append(Meter(value=done, total=run.machines))
+            widgets += [Static(plain(run_line(r))) for r in ended]
+            if not widgets:
+                widgets.append(Static("no runs yet"))
+            panel.mount_all(widgets)
+
     def reload(self) -> None:
         if self._loading:
             self._stale = True  # once this count is in
@@ -122,6 +179,7 @@ class DashboardScreen(View):
         self._stale = False
         self._loading = True
         self.count()
+        self.count_runs()
 
     @work(thread=True, group="dashboard", exit_on_error=False, name="counting the fleet")
     def count(self) -> None:

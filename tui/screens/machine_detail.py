@@ -16,6 +16,7 @@ from backends.inventory.machines import get_machines
 from backends.inventory.records import CLASSIFICATIONS, Machine, Update
 from backends.inventory.scans import machine_updates
 from tui.actions import MACHINE, bindings
+from tui.cli.output import winrm_summary
 from tui.format import age, os_name, plural, yes_no
 from tui.messages import MachineLoaded
 from tui.safe import neutralise, plain
@@ -26,6 +27,15 @@ TICK = 0.25
 ORDER = ("critical", "security", *CLASSIFICATIONS["windows"][2:], "other")
 LIVE = {QUEUED: "waiting to be scanned", "connecting": "connecting…", "scanning": "scanning…"}
 UPDATE_COLUMNS = ("Class", "Severity", "Update", "Installed", "Available", "Advisories", "Source")
+
+
+def _unchecked(machine: Machine) -> bool:
+    return machine.winrm_https and not machine.winrm_verify_cert
+
+
+def _fact_classes(machine: Machine, label: str) -> str:
+    """A WinRM machine whose HTTPS certificate is not checked shows it as a warning."""
+    return "fact-warning" if label == "winrm" and _unchecked(machine) else ""
 
 
 def _order(update: Update) -> tuple[int, str]:
@@ -91,7 +101,11 @@ class MachineDetailScreen(MachineActions):
             ("environment", m.environment or "-"),
             ("criticality", m.criticality),
             ("owner / role", f"{m.owner or '-'} / {m.role or '-'}"),
-            ("identity", m.identity_file or "agent / ssh config"),
+            *(
+                [("winrm", winrm_summary(m))]
+                if m.transport == "winrm"
+                else [("identity", m.identity_file or "agent / ssh config")]
+            ),
             ("tags", " ".join(f"{k}={v}" for k, v in m.tags) or "-"),
             ("last scan", scan),
             ("reachable", yes_no(m.reachable)),
@@ -103,7 +117,10 @@ class MachineDetailScreen(MachineActions):
             grid.mount_all(
                 w
                 for label, value in facts
-                for w in (Static(label, classes="fact-label"), Static(plain(value)))
+                for w in (
+                    Static(label, classes="fact-label"),
+                    Static(plain(value), classes=_fact_classes(m, label)),
+                )
             )
             self._show_state()
             self._show_updates(message.updates)
@@ -121,6 +138,12 @@ class MachineDetailScreen(MachineActions):
                 text += "\nHere, t shows the key it presents and trusts it."
             state.update(plain(text, wrap=True))
             state.set_classes("-error")
+        elif m is not None and m.transport == "winrm" and _unchecked(m):
+            state.update(
+                "Warning: this machine's HTTPS certificate is NOT checked; anyone on the "
+                "way to it could pose as it and receive its password."
+            )
+            state.set_classes("-warning")
         else:
             state.update("")
             state.set_classes("")

@@ -39,8 +39,10 @@ from tui.actions import MACHINES, bindings
 from tui.format import age, os_name, plural
 from tui.messages import MachinesLoaded, MachinesRefreshed
 from tui.modals.machine_form import MachineForm
+from tui.modals.static_group_form import StaticGroupForm
 from tui.safe import neutralise, plain
 from tui.scanning import QUEUED
+from tui.screens.deployment_form import DeploymentForm, Prefill
 from tui.screens.machine_actions import MachineActions
 from tui.screens.machine_detail import MachineDetailScreen
 from tui.screens.sorting import SortedView
@@ -532,7 +534,7 @@ class MachinesScreen(SortedView, MachineActions):
             return False
         if action in ("open", "mark", "edit", "ssh"):
             return bool(self.rows)  # about the row under the cursor
-        if action in ("scan", "remove", "trust"):
+        if action in ("scan", "remove", "trust", "group_from_marks", "deploy_machines"):
             return bool(self.rows or self.marks)  # about the marked machines, else that row
         return True
 
@@ -566,6 +568,22 @@ class MachinesScreen(SortedView, MachineActions):
 
     def action_refresh(self) -> None:
         self.load()
+
+    def action_group_from_marks(self) -> None:
+        self.app.push_screen(StaticGroupForm(marked=self.target_names()), self._grouped)
+
+    def _grouped(self, name: str | None) -> None:
+        if name is not None:
+            self.notify(neutralise(f"saved group {name}"), markup=False)
+
+    def action_deploy_machines(self) -> None:
+        prefill = Prefill(targets=tuple(self.target_names()))
+        self.app.push_screen(DeploymentForm(prefill=prefill), self._deployed)
+
+    def _deployed(self, name: str | None) -> None:
+        if name is not None:
+            text = f"saved deployment {name}: plan it in the deployments view"
+            self.notify(neutralise(text), markup=False)
 
     def action_filter(self) -> None:
         self.query_one("#machines", ListTable).open_filter()

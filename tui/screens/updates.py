@@ -26,6 +26,7 @@ from tui.actions import UPDATES, bindings
 from tui.format import plural
 from tui.messages import UpdatesLoaded
 from tui.safe import plain
+from tui.screens.deployment_form import DeploymentForm, Prefill
 from tui.screens.sorting import SortedView
 from tui.screens.update_machines import UpdateMachinesScreen
 from tui.screens.view import View
@@ -58,7 +59,9 @@ SORTS = (
     ),
     SortKey("id", "id", lambda u: u.platform_id),
 )
+MARK = "●"
 COLUMNS = [
+    Column("mark", " ", 1),
     Column("name", "Update", 40),
     Column("class", "Class", 14),
     Column("severity", "Severity", 10),
@@ -78,6 +81,7 @@ class UpdatesScreen(SortedView, View):
         super().__init__()
         self.filter_text = ""
         self.rows: dict[str, FleetUpdate] = {}
+        self.marks: set[str] = set()  # row keys: what D deploys
         self.sort = SORTS[0]
         self.sort_reverse = True
         self._changed: set[str] = set()
@@ -146,6 +150,7 @@ class UpdatesScreen(SortedView, View):
     def cells(self, u: FleetUpdate) -> tuple[Text, ...]:
         style = "bold" if u.classification in URGENT else ""
         return (
+            Text(MARK if u.key in self.marks else " "),
             plain(u.name),
             plain(u.classification.replace("_", " "), style),
             plain(u.severity or ""),
@@ -164,6 +169,8 @@ class UpdatesScreen(SortedView, View):
             text = "no missing update recorded: scan machines first (S on the dashboard)"
         if shown:
             text += f" · by {self.sort.label} {arrow} · enter lists the machines"
+        if self.marks:
+            text = f"{len(self.marks)} marked: D deploys them · {text}"
         self.query_one("#status", Static).update(plain(text))
 
     # sorting ----------------------------------------------------------------------------
@@ -181,8 +188,10 @@ class UpdatesScreen(SortedView, View):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not super().check_action(action, parameters):
             return False
-        if action in ("open", "sort", "reverse"):
+        if action in ("open", "sort", "reverse", "mark", "mark_all"):
             return bool(self.rows)
+        if action == "deploy_updates":
+            return bool(self.rows or self.marks)
         return True
 
     def action_open(self) -> None:
@@ -196,6 +205,35 @@ class UpdatesScreen(SortedView, View):
 
     def action_refresh(self) -> None:
         self.load(self.filter_text)
+
+    # marks and deploying them -----------------------------------------------------------
+
+    def action_mark(self) -> None:
+        table = self.query_one("#updates", ListTable)
+        key = table.current_key()
+        if key is None or key not in self.rows:
+            return
+        self.marks.symmetric_difference_update({key})
+        table.update_cell(key, "mark", Text(MARK if key in self.marks else " "))
+        table.action_cursor_down()
+        self._show_status()
+
+    def action_mark_all(self) -> None:
+        shown = set(self.rows)
+        self.marks = self.marks - shown if shown <= self.marks else self.marks | shown
+        self._apply_sort()
+
+    def action_deploy_updates(self) -> None:
+        """A new deployment of the marked updates (else the one under the cursor), by their
+        ids, and no classification: exactly those."""
+        key = self.query_one("#updates", ListTable).current_key()
+        keys = sorted(self.marks) or ([key] if key in self.rows else [])
+        chosen = [self.rows[k] for k in keys if k in self.rows]
+        patterns = tuple(
+            dict.fromkeys(u.platform_id if " " not in u.platform_id else u.name for u in chosen)
+        )
+        prefill = Prefill(include=patterns, classifications=())
+        self.app.push_screen(DeploymentForm(prefill=prefill))
 
     def action_filter(self) -> None:
         self.query_one("#updates", ListTable).open_filter()
