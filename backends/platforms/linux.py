@@ -13,7 +13,6 @@ yum, zypper); (2, apt only, when some candidate is not from a security origin)
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -86,7 +85,9 @@ class Recall:
         self, kind: str, outputs: Sequence[SectionOutput | None], compute: Callable[[], T]
     ) -> T:
         """``compute()``, or its value from last time if ``outputs`` repeat last time's."""
-        return self.keyed(kind, _digest(outputs), compute)
+        # The sections themselves are the key: comparing two texts costs less than hashing one
+        # on every scan, and a machine's sections are a few kilobytes.
+        return self.keyed(kind, tuple(outputs), compute)
 
     def keyed(self, kind: str, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, or its value from last time if ``key`` equals last time's."""
@@ -106,18 +107,6 @@ class Recall:
         value = compute()
         self._seen[kind] = (source, value)
         return value
-
-
-def _digest(outputs: Sequence[SectionOutput | None]) -> bytes:
-    digest = hashlib.blake2b(digest_size=16)
-    for output in outputs:
-        if output is None:
-            digest.update(b"-\0")
-            continue
-        body = output.body.encode("utf-8", "surrogatepass")
-        digest.update(f"{output.status}:{len(body)}\0".encode())
-        digest.update(body)
-    return digest.digest()
 
 
 # Scripts are built once with this nonce and copied with each scan's own: building one costs
