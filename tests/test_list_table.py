@@ -82,8 +82,13 @@ async def test_only_the_rows_on_screen_are_drawn() -> None:
         assert app.asked - Counter(before) == Counter({str(ROWS - 2): 1})
         assert "v1" in screen_text(app)
 
+        # a row changed while off screen shows its new cells when it scrolls in
+        app.versions["5"] = 2
+        table.refresh_rows(["5"])
         await pilot.press("home")
         assert table.current_key() == "0" and table.scroll_y == 0
+        await pilot.pause()
+        assert "host-5 " in screen_text(app) and "v2" in screen_text(app)
         await pilot.press("pagedown", "down", "up", "up")
         assert table.cursor_row == table.scrollable_content_region.height - 1 - 1
 

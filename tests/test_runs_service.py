@@ -15,6 +15,7 @@ from backends.engine.follow import RunFollower
 from backends.inventory.audit import list_audit
 from backends.inventory.deployment_options import build_options
 from backends.inventory.deployments import create_deployment
+from backends.inventory.errors import NotFound
 from backends.inventory.machines import add_machine, list_machines
 from backends.inventory.plans import MachinePlan, Plan, PlanItem, save_plan
 from backends.inventory.run_journal import (
@@ -43,6 +44,8 @@ from backends.inventory.runs import (
     list_runs,
     request_cancel,
     resume_run,
+    run_changes,
+    run_machine,
 )
 from backends.inventory.store import Store
 from backends.inventory.tables import utcnow
@@ -145,6 +148,23 @@ def test_output_keeps_the_last_lines_and_counts_them_all(store: Store) -> None:
     assert len(row.output) == OUTPUT_TAIL_LINES
     assert row.output[0] == "line 50" and row.output[-1] == f"line {OUTPUT_TAIL_LINES + 49}"
     assert (row.percent, row.current_item) == (90, "openssl")
+
+
+def test_a_view_reads_only_the_output_it_shows(store: Store) -> None:
+    run = create_run(store, _plan(store, ["d-1", "d-2"]), OPTIONS)
+    owner = new_owner_id()
+    claim_run(store, run.id, owner)
+    first, second = (m.machine_id for m in run.machines)
+    batch = OutputBatch(("Unpacking openssl ...", "Setting up openssl ..."), 50, "openssl")
+    append_output(store, run.id, owner, {first: batch, second: batch})
+    _, changed = run_changes(store, run.id, -1, output_of={second})
+    got = {m.machine_id: m for m in changed}
+    assert got[first].output == () and got[first].output_count == 2  # counted, not read
+    assert got[second].output == ("Unpacking openssl ...", "Setting up openssl ...")
+    assert [m.output for m in run_changes(store, run.id, -1, output_of=set())[1]] == [(), ()]
+    assert run_machine(store, run.id, first).output == got[second].output  # read on its own
+    with pytest.raises(NotFound):
+        run_machine(store, run.id, 999)
 
 
 def test_owner_liveness_on_this_host(store: Store) -> None:

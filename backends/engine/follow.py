@@ -31,9 +31,11 @@ class RunFollower:
         self.head: Run | None = None
         self.machines: dict[int, RunMachine] = {}
         self.done = False
+        # None: every machine's output; else only these machines' (a view showing one)
+        self.output_of: set[int] | None = None
 
     def poll(self) -> list[Event]:
-        head, changed = run_changes(self.store, self.run_id, self.seq)
+        head, changed = run_changes(self.store, self.run_id, self.seq, self.output_of)
         events: list[Event] = []
         for machine in changed:
             events += self._events(self.machines.get(machine.machine_id), machine)

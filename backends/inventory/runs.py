@@ -15,12 +15,12 @@ and stamps the changed machine rows with it, so followers read only what changed
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, null, select
 from sqlalchemy.engine import Connection
 
 from backends.inventory import audit
@@ -217,9 +217,20 @@ def machine_of(row: Any) -> RunMachine:
     )
 
 
-def _machines(conn: Connection, run_id: int, since_seq: int | None = None) -> list[RunMachine]:
+def _machines(
+    conn: Connection,
+    run_id: int,
+    since_seq: int | None = None,
+    output_of: Collection[int] | None = None,
+) -> list[RunMachine]:
+    columns: list[Any] = list(RUN_MACHINE.c)
+    if output_of is not None:  # the other machines' output is not read (nor split)
+        tail = RUN_MACHINE.c.output_tail
+        kept = case((RUN_MACHINE.c.machine_id.in_(list(output_of)), tail), else_=null())
+        columns = [c for c in columns if c is not tail]
+        columns.append((kept if output_of else null()).label("output_tail"))
     query = (
-        select(RUN_MACHINE, MACHINE.c.name.label("machine"))
+        select(*columns, MACHINE.c.name.label("machine"))
         .join(MACHINE, MACHINE.c.id == RUN_MACHINE.c.machine_id)
         .where(RUN_MACHINE.c.run_id == run_id)
         .order_by(RUN_MACHINE.c.stage, MACHINE.c.name)
@@ -275,12 +286,31 @@ def get_run(store: Store, run_id: int) -> Run:
         return load_run(session.connection(), run_id)
 
 
-def run_changes(store: Store, run_id: int, since_seq: int) -> tuple[Run, list[RunMachine]]:
-    """The run's head (without machines) and the machines changed after ``since_seq``."""
+def run_changes(
+    store: Store, run_id: int, since_seq: int, output_of: Collection[int] | None = None
+) -> tuple[Run, list[RunMachine]]:
+    """The run's head (without machines) and the machines changed after ``since_seq``; with
+    ``output_of``, only those machines (ids) come with their output (the others' is empty,
+    their ``output_count`` still right): a view that shows one machine's output reads less."""
     with store.read() as session:
         conn = session.connection()
         head = _head(conn, run_id)
-        return run_of(head), _machines(conn, run_id, since_seq)
+        return run_of(head), _machines(conn, run_id, since_seq, output_of)
+
+
+def run_machine(store: Store, run_id: int, machine_id: int) -> RunMachine:
+    """One machine of a run, with its output; :class:`NotFound` naming it."""
+    with store.read() as session:
+        conn = session.connection()
+        query = (
+            select(RUN_MACHINE, MACHINE.c.name.label("machine"))
+            .join(MACHINE, MACHINE.c.id == RUN_MACHINE.c.machine_id)
+            .where(RUN_MACHINE.c.run_id == run_id, RUN_MACHINE.c.machine_id == machine_id)
+        )
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound("run machine", [f"#{run_id}/{machine_id}"])
+        return machine_of(row)
 
 
 def list_runs(store: Store, limit: int | None = None) -> list[RunSummary]:

@@ -46,6 +46,7 @@ from backends.inventory.runs import (
     RunMachine,
     approve,
     request_cancel,
+    run_machine,
 )
 from tui.actions import RUN, bindings
 from tui.format import plural
@@ -72,6 +73,14 @@ class RunPulled(Message):
     head: Run
     changed: list[RunMachine]
     first: bool
+
+
+@dataclass
+class OutputLoaded(Message):
+    """The selected machine's output, read when the cursor came to it."""
+
+    run_id: int
+    machine: RunMachine
 
 
 @dataclass
@@ -202,6 +211,7 @@ class RunScreen(View):
         self._selected = None
         self._shown_output = 0
         self._follower = RunFollower(self.deck.store, run_id)
+        self._follower.output_of = set()  # only the selected machine's output is read
         self._pulling = False  # a pull of the run shown before is ignored when it comes
         self.sub_title = f"run #{run_id}"
         self.query_one("#run-head", Static).update(plain(f"Run #{run_id}: reading…"))
@@ -425,9 +435,9 @@ class RunScreen(View):
 
     # the output of the machine under the cursor -----------------------------------------
 
-    def on_key(self) -> None:
-        # the output follows a cursor moved by a key at once (the timer catches the mouse)
-        self.call_after_refresh(self._follow_cursor)
+    def on_list_table_cursor_moved(self, event: ListTable.CursorMoved) -> None:
+        # the output follows the cursor at once (the timer catches rows that moved under it)
+        self._follow_cursor()
 
     def _follow_cursor(self) -> None:
         key = self.query_one("#run-machines", ListTable).current_key()
@@ -435,18 +445,36 @@ class RunScreen(View):
             return
         self._selected = key
         m = self.machines[key]
+        self.query_one("#run-output", Log).clear()
+        self._shown_output = 0
+        self._title_output(m)
+        if self._follower is not None and self.run_id is not None:
+            # pulls bring this machine's output from now on; what it has so far is read now
+            self._follower.output_of = {m.machine_id}
+            self._load_output(self.run_id, m.machine_id)
+
+    @work(thread=True, group="run-output", exclusive=True, exit_on_error=False, name="output")
+    def _load_output(self, run_id: int, machine_id: int) -> None:
+        self.post_message(OutputLoaded(run_id, run_machine(self.deck.store, run_id, machine_id)))
+
+    def on_output_loaded(self, message: OutputLoaded) -> None:
+        m = message.machine
+        if message.run_id != self.run_id or str(m.machine_id) != self._selected:
+            return  # the cursor moved on meanwhile
+        if m.output_count <= self._shown_output:
+            return  # a pull showed as much already
         log = self.query_one("#run-output", Log)
         log.clear()
         log.write_lines([neutralise(line) for line in m.output])
         self._shown_output = m.output_count
-        self._title_output(m)
 
     def _more_output(self, m: RunMachine) -> None:
         fresh = m.output_count - self._shown_output
         if fresh > 0 and m.output:
             lines = m.output[-min(fresh, len(m.output)) :]
             self.query_one("#run-output", Log).write_lines([neutralise(x) for x in lines])
-        self._shown_output = m.output_count
+            self._shown_output = m.output_count
+        # (read without its output, from before it was selected: the load brings it)
         self._title_output(m)
 
     def _title_output(self, m: RunMachine) -> None:

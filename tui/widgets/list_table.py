@@ -139,6 +139,18 @@ class ListTable(ScrollView, can_focus=True, inherit_bindings=False):
         def control(self) -> ListTable:
             return self.table
 
+    class CursorMoved(Message):
+        """The cursor moved to another row (by a key, a click or the program)."""
+
+        def __init__(self, table: ListTable, key: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> ListTable:
+            return self.table
+
     class HeaderSelected(Message):
         """A column's header was clicked."""
 
@@ -232,11 +244,16 @@ class ListTable(ScrollView, can_focus=True, inherit_bindings=False):
             self._lines.clear()
             self.refresh()
             return
+        # Only rows on screen are drawn again now (a row off screen is drawn from its new
+        # revision when it scrolls in): refreshing a line costs Textual far more than a check.
+        top = int(self.scroll_y)
+        bottom = top + max(1, self.size.height)
         for key in keys:
             row = self._index.get(key)
             if row is not None:
                 self._revisions[key] = self._revisions.get(key, 0) + 1
-                self._refresh_row(row)
+                if top - 1 <= row <= bottom:
+                    self._refresh_row(row)
 
     def update_cell(self, key: str, column: str, value: Text) -> None:
         """Change one cell of a row given to ``replace_rows``."""
@@ -286,6 +303,7 @@ class ListTable(ScrollView, can_focus=True, inherit_bindings=False):
             self._refresh_row(self.cursor_row)
             self.cursor_row = row
             self._refresh_row(row)
+            self.post_message(self.CursorMoved(self, self.current_key()))
         if scroll:
             if self.size.height:
                 self._scroll_cursor_into_view()
