@@ -240,3 +240,7 @@ async def test_read_only_hides_and_refuses_what_changes_machines_or_definitions(
         await pilot.press("ctrl+p", *keys("remove"))
         await settle(pilot)
         assert "Machines: Remove" not in screen_text(app)
+        # every action that changes something, in every view (run, cancel, approve, create…)
+        changing = [a for a in ACTIONS if a.changes]
+        assert {"run_plan", "cancel_run", "approve", "remove"} <= {a.id for a in changing}
+        assert not any(app.can_run(a, app.screen) for a in changing)
