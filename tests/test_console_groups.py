@@ -17,6 +17,7 @@ from tui.modals.confirm import Confirm
 from tui.modals.group_form import GroupForm
 from tui.modals.static_group_form import StaticGroupForm
 from tui.screens.groups import GroupsScreen
+from tui.widgets.list_table import ListTable
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -162,3 +163,57 @@ async def test_deleting_asks_with_cancel_focused(store: Store) -> None:
         await settle(pilot)
         assert list_groups(store) == []
         assert "pair" not in screen_text(app).split("Groups")[-1].split("\n", 3)[-1]
+
+
+def _names(app: PatchdeckApp) -> list[str]:
+    return list(app.screen.query_one("#groups", ListTable).keys)
+
+
+async def test_slash_filters_the_groups_and_o_sorts_them(store: Store) -> None:
+    fill(store, machines=12, updates=4)
+    create_group(store, "prod", query="environment = prod")
+    create_group(store, "pair", machines=["m-00001", "m-00002"])
+    create_group(store, "web", query="tag.rack ~ r1*")
+    create_group(store, "all-prod-web", machines=["m-00000"])
+    app = _app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_text(pilot, "tag.rack")
+        assert _names(app) == ["all-prod-web", "pair", "prod", "web"]
+        # `/` and the text in one burst: the filter box takes every key
+        await pilot.press("slash", *keys("prod"))
+        await pilot.pause()
+        assert app.screen.query_one("#filter", Input).value == "prod"
+        assert _names(app) == ["all-prod-web", "prod"]
+        shown = screen_text(app)
+        assert "2 of 4 groups match 'prod'" in shown and "pair" not in shown
+        # it looks in the kind and the definition too
+        app.screen.query_one("#filter", Input).value = "static"
+        await pilot.pause()
+        assert _names(app) == ["all-prod-web", "pair"]
+        app.screen.query_one("#filter", Input).value = "m-00002"
+        await pilot.pause()
+        assert _names(app) == ["pair"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert _names(app) == ["all-prod-web", "pair", "prod", "web"]
+        assert not app.screen.query_one("#filter", Input).has_class("-shown")
+        assert isinstance(app.screen, GroupsScreen) and "4 groups" in screen_text(app)
+        # o: the next column (kind: dynamic first), O reverses it
+        await pilot.press("o")
+        await pilot.pause()
+        assert _names(app) == ["prod", "web", "all-prod-web", "pair"]
+        assert "by kind ▲" in screen_text(app)
+        await pilot.press("O")
+        await pilot.pause()
+        assert _names(app) == ["pair", "all-prod-web", "web", "prod"]
+        await pilot.press("o")  # machines now: most first
+        await settle(pilot)
+        assert _names(app)[0] == "prod" and _names(app)[-1] == "all-prod-web"
+        assert "by machines ▼" in screen_text(app)
+        # the side panel follows the cursor's group
+        await pilot.pause(0.3)
+        await settle(pilot)
+        # the cursor stayed where the filter left it
+        assert app.screen.query_one("#groups", ListTable).current_key() == "pair"
+        assert "pair (static)" in screen_text(app)
+    assert len(list_groups(store)) == 4  # looking changes nothing

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 
 from backends.inventory.deployment_options import build_options
 from backends.inventory.deployments import create_deployment
@@ -78,6 +79,8 @@ def _ready(*keys: str) -> Callable[[Any], Any]:
             await pilot.app.workers.wait_for_complete()
             await pilot.pause(0.3)
         await pilot.app.workers.wait_for_complete()
+        for box in pilot.app.screen.query(Input):  # the text cursor always shown
+            box.cursor_blink = False
         await pilot.pause()
 
     return run_before
@@ -109,3 +112,34 @@ def test_deployment_builder(snap_compare: Any, inventory: Store, size: tuple[int
 def test_plan(snap_compare: Any, inventory: Store, size: tuple[int, int]) -> None:
     app = _app(inventory, DEPLOYMENTS)
     assert snap_compare(app, terminal_size=size, run_before=_ready("enter"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_deployment_builder_schedule(
+    snap_compare: Any, inventory: Store, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")  # the zone a new schedule starts in: this machine's
+    app = _app(inventory, DEPLOYMENTS)
+    ready = _ready("e")
+
+    async def run_before(pilot: Any) -> None:
+        await ready(pilot)
+        form = pilot.app.screen
+        form.query_one("#field-schedule").value = "every"
+        await pilot.pause()
+        for field, value in [
+            ("when", "FREQ=MONTHLY;BYDAY=2TU;BYHOUR=22"),
+            ("offset", "+3d"),
+            ("tz", "Europe/Berlin"),
+            ("notify", "logger -t patchdeck"),
+        ]:
+            form.query_one(f"#field-{field}").value = value
+        await pilot.pause()
+        form.query_one("#field-notify").focus()  # scrolls the schedule into view
+        for _ in range(100):  # bounded: 5 s; the preview follows the values
+            await pilot.pause(0.05)
+            if "CET" in str(form.query_one("#schedule-preview").content):
+                break
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -1,29 +1,46 @@
 """The deployment builder: name, targets in stages, classifications, include and exclude
-patterns, reboot option, window, concurrency, max failures, gate, pre and post commands.
+patterns, reboot option, window, concurrency, max failures, gate, pre and post commands, the
+schedule (none, once at a time, or every occurrence of an RFC 5545 rule moved by an offset, in a
+time zone) and the notify command.
 
 Every value is checked as it is typed by the service's own checks
 (``backends.inventory.deployment_options``), and a bad one shows the service's message right
 under its field. Saving goes through ``create_deployment`` / ``edit_deployment`` in a worker (the
 targets are resolved there: an unknown one is named under the targets). The screen closes with
-the deployment's name. A deployment's schedule and notify command are kept as they are (the CLI
-sets them).
+the deployment's name.
+
+The schedule is checked as the CLI's ``--at`` / ``--every`` / ``--offset`` / ``--tz`` are
+(``backends.engine.schedule.build_schedule``), its error under the field at fault, and the next
+5 occurrences are previewed under it as it is typed. Editing shows a deployment's schedule and
+keeps it exactly as it is (the time it was set included) unless a schedule field changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, cast
+from zoneinfo import ZoneInfo
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
+from backends.engine.schedule import (
+    AT_EXAMPLE,
+    EVERY_EXAMPLE,
+    build_schedule,
+    format_offset,
+    local_text,
+    machine_zone,
+    next_occurrences,
+)
 from backends.inventory.deployment_options import (
     ALL_CLASSIFICATIONS,
     DEFAULTS,
@@ -41,6 +58,7 @@ from backends.inventory.deployment_options import (
 )
 from backends.inventory.deployments import Deployment, create_deployment, edit_deployment
 from backends.inventory.errors import AlreadyExists, AmbiguousName, InventoryError, NotFound
+from backends.inventory.schedules import Schedule
 from backends.inventory.validation import FieldError
 from tui.deck import DeckApp
 from tui.safe import neutralise, plain
@@ -60,7 +78,18 @@ FIELD_OF = {
     "gate": "gate",
     "pre": "pre",
     "post": "post",
+    "at": "when",
+    "every": "when",
+    "schedule": "when",
+    "offset": "offset",
+    "tz": "tz",
+    "notify": "notify",
 }
+SCHEDULE_FIELDS = ("when", "offset", "tz")
+# the schedule's kinds: none (run by hand), once (--at), every (--every)
+NONE, AT, EVERY = "none", "at", "every"
+KINDS = ((NONE, "none: run by hand"), (AT, "once, at a time"), (EVERY, "every (RRULE)"))
+OCCURRENCES = 5
 # what each typed field is checked with as it changes
 CHECKS: dict[str, Callable[[str], object]] = {
     "name": check_deployment_name,
@@ -71,6 +100,7 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "max-failures": check_max_failures,
     "pre": lambda v: check_command("pre", v),
     "post": lambda v: check_command("post", v),
+    "notify": lambda v: check_command("notify", v),
 }
 LABELS = {
     "name": "Name",
@@ -85,6 +115,11 @@ LABELS = {
     "gate": "Gate",
     "pre": "Pre",
     "post": "Post",
+    "schedule": "Schedule",
+    "when": "When",
+    "offset": "Offset",
+    "tz": "Zone",
+    "notify": "Notify",
 }
 HINTS = {
     "targets": "machines and groups, comma-separated; ; between stages (the first goes first)",
@@ -92,6 +127,13 @@ HINTS = {
     "class is ticked",
     "window": "30m to 6h; the last 20m are kept for reboots",
     "max-failures": "N machines or P%; 0 stops starting machines at the first failure",
+    "offset": "moves each occurrence (wall time): +3d, -12h, 1d12h",
+    "tz": "an IANA name: Europe/Berlin, UTC",
+    "notify": "run here, the event as JSON on stdin: run ended, failures, gate, missed",
+}
+WHEN_HINTS = {
+    AT: AT_EXAMPLE.replace("--tz", "the zone"),
+    EVERY: f"RFC 5545, in the zone's wall time: {EVERY_EXAMPLE} is Patch Tuesday 22:00",
 }
 
 
@@ -106,6 +148,41 @@ def stages_of(text: str) -> list[list[str]]:
 
 def stages_text(stages: Sequence[Sequence[str]]) -> str:
     return "; ".join(", ".join(stage) for stage in stages)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFields:
+    """The schedule as the builder's fields hold it."""
+
+    kind: str = NONE
+    when: str = ""
+    offset: str = ""
+    tz: str = ""
+
+    @classmethod
+    def of(cls, schedule: Schedule | None, zone: str) -> ScheduleFields:
+        if schedule is None:
+            return cls(tz=zone)
+        if schedule.at is not None:
+            local = schedule.at.astimezone(ZoneInfo(schedule.tz))
+            return cls(AT, local.isoformat(timespec="minutes"), "", schedule.tz)
+        offset = format_offset(schedule.offset) if schedule.offset else ""
+        return cls(EVERY, schedule.rrule or "", offset, schedule.tz)
+
+    def build(self, now: datetime) -> Schedule | None:
+        """The schedule these fields say, checked by the service (:class:`FieldError` naming
+        ``at``, ``every``, ``offset`` or ``tz``); ``None`` for none."""
+        if self.kind == NONE:
+            return None
+        every = self.kind == EVERY
+        return build_schedule(
+            None,
+            at=None if every else self.when,
+            every=self.when if every else None,
+            offset=(self.offset.strip() or None) if every else None,
+            tz=self.tz.strip() or None,
+            now=now,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +206,9 @@ class DeploymentForm(Screen[str | None]):
         self.deployment = deployment
         self.prefill = prefill
         self.sub_title = f"edit {deployment.name}" if deployment else "new deployment"
+        schedule = deployment.schedule if deployment is not None else None
+        # what the schedule fields start with: saved again only when one of them changes
+        self.initial_schedule = ScheduleFields.of(schedule, "" if schedule else machine_zone())
 
     # layout -----------------------------------------------------------------------------
 
@@ -171,6 +251,16 @@ class DeploymentForm(Screen[str | None]):
             yield from self._row("gate", self._select("gate", GATES, options.gate))
             yield from self._row("pre", self._input("pre", options.pre_command or ""))
             yield from self._row("post", self._input("post", options.post_command or ""))
+            first = self.initial_schedule
+            yield from self._row("schedule", self._select("schedule", KINDS, first.kind))
+            with Vertical(id="schedule-fields"):
+                yield from self._row("when", self._input("when", first.when))
+                with Vertical(id="offset-field"):
+                    yield from self._row("offset", self._input("offset", first.offset))
+                yield from self._row("tz", self._input("tz", first.tz))
+                yield Static("", id="schedule-preview")
+            notify = self.deployment.notify if self.deployment else None
+            yield from self._row("notify", self._input("notify", notify or ""))
             yield Static("", id="builder-error")
             with Horizontal(id="builder-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
@@ -181,22 +271,24 @@ class DeploymentForm(Screen[str | None]):
         with Horizontal(classes="builder-row"):
             yield Label(LABELS[field], classes="builder-label")
             yield widget
-        if field in HINTS:
-            yield Static(HINTS[field], classes="field-hint")
+        if field in HINTS or field == "when":
+            yield Static(HINTS.get(field, ""), id=f"hint-{field}", classes="field-hint")
         yield Static("", id=f"error-{field}", classes="field-error")
 
     def _input(self, field: str, value: str, *, disabled: bool = False) -> Input:
         return Input(neutralise(value), id=f"field-{field}", compact=True, disabled=disabled)
 
-    def _select(self, field: str, choices: Sequence[str], value: str) -> Select[str]:
-        return Select(
-            [(c, c) for c in choices], value=value, allow_blank=False, id=f"field-{field}",
-            compact=True,
-        )  # fmt: skip
+    def _select(
+        self, field: str, choices: Sequence[str | tuple[str, str]], value: str
+    ) -> Select[str]:
+        pairs = [(c, c) if isinstance(c, str) else (c[1], c[0]) for c in choices]
+        return Select(pairs, value=value, allow_blank=False, id=f"field-{field}", compact=True)
 
     def on_mount(self) -> None:
         first = "#field-targets" if self.deployment else "#field-name"
         self.query_one(first, Input).focus()
+        self._show_kind()
+        self._check_schedule()
 
     # values -----------------------------------------------------------------------------
 
@@ -206,6 +298,26 @@ class DeploymentForm(Screen[str | None]):
     def choice(self, field: str) -> str:
         value = self.query_one(f"#field-{field}", Select).value
         return value if isinstance(value, str) else ""
+
+    def schedule_fields(self) -> ScheduleFields:
+        return ScheduleFields(
+            self.choice("schedule") or NONE, self.text("when"), self.text("offset"), self.text("tz")
+        )
+
+    def schedule_changes(self) -> dict[str, Any]:
+        """What ``create_deployment`` / ``edit_deployment`` take for the schedule: nothing when
+        editing and no schedule field changed (the schedule is kept as it is)."""
+        fields = self.schedule_fields()
+        if self.deployment is not None and fields == self.initial_schedule:
+            return {}
+        schedule = fields.build(self.deck_app.deck.clock())
+        if schedule is None:
+            return {"clear_schedule": True} if self.deployment is not None else {}
+        return {"schedule": schedule}
+
+    @property
+    def deck_app(self) -> DeckApp:
+        return cast(DeckApp, self.app)
 
     def classifications(self) -> list[str]:
         ticked = [c for c in ALL_CLASSIFICATIONS if self.query_one(f"#class-{c}", Checkbox).value]
@@ -257,6 +369,8 @@ class DeploymentForm(Screen[str | None]):
         check = CHECKS.get(field)
         if field == "targets":
             self.show_error("targets", None)
+        if field in SCHEDULE_FIELDS:
+            self._check_schedule()
         if check is None:
             return
         try:
@@ -265,6 +379,46 @@ class DeploymentForm(Screen[str | None]):
             self.show_error(field, str(exc))
         else:
             self.show_error(field, None)
+
+    # the schedule ---------------------------------------------------------------------------
+
+    @on(Select.Changed, "#field-schedule")
+    def _kind_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._show_kind()
+        self._check_schedule()
+
+    def _show_kind(self) -> None:
+        kind = self.choice("schedule")
+        self.query_one("#schedule-fields").set_class(kind not in (AT, EVERY), "-none")
+        self.query_one("#offset-field").set_class(kind != EVERY, "-none")
+        self.query_one("#hint-when", Static).update(WHEN_HINTS.get(kind, ""))
+
+    def _check_schedule(self) -> None:
+        """Check the schedule as typed: the service's error under its field, else the next
+        occurrences under the schedule."""
+        for field in SCHEDULE_FIELDS:
+            self.show_error(field, None)
+        preview = self.query_one("#schedule-preview", Static)
+        fields = self.schedule_fields()
+        if fields.kind == NONE:
+            preview.update("")
+            return
+        now = self.deck_app.deck.clock()
+        try:
+            schedule = fields.build(now)
+        except FieldError as exc:
+            self.show_error(FIELD_OF.get(exc.field, "when"), str(exc))
+            preview.update("")
+            return
+        if schedule is None:
+            preview.update("")
+            return
+        upcoming = next_occurrences(schedule, now, OCCURRENCES)
+        lines = [local_text(when, schedule.tz) for when in upcoming]
+        head = "once:" if schedule.at is not None else f"next {len(lines)}:"
+        text = "\n".join(f"{head if i == 0 else '':<8}{line}" for i, line in enumerate(lines))
+        preview.update(plain(text or "no occurrence after now", wrap=True))
 
     @on(Checkbox.Changed)
     @on(Select.Changed)
@@ -288,18 +442,29 @@ class DeploymentForm(Screen[str | None]):
                 else check_deployment_name(self.text("name"))
             )
             options = build_options(**self.option_values())
+            schedule = self.schedule_changes()
+            notify = check_command("notify", self.text("notify"))
         except FieldError as exc:
             self._fail(exc)
             return
-        self._save(name, stages_of(self.text("targets")), options)
+        self._save(name, stages_of(self.text("targets")), options, schedule, notify)
 
     @work(thread=True, group="form", exclusive=True, exit_on_error=False, name="saving")
-    def _save(self, name: str, stages: list[list[str]], options: DeploymentOptions) -> str:
-        store = cast(DeckApp, self.app).deck.store
+    def _save(
+        self,
+        name: str,
+        stages: list[list[str]],
+        options: DeploymentOptions,
+        schedule: dict[str, Any],
+        notify: str | None,
+    ) -> str:
+        store = self.deck_app.deck.store
         if self.deployment is None:
-            return create_deployment(store, name, stages, options).name
+            return create_deployment(store, name, stages, options, notify=notify, **schedule).name
         values = self.option_values()
-        return edit_deployment(store, name, stages=stages, **values).name
+        return edit_deployment(
+            store, name, stages=stages, notify=notify or "", **schedule, **values
+        ).name
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "form":

@@ -4,13 +4,15 @@ in full (stages, options, the next 5 occurrences, its latest plan).
 
 ``n`` builds a new deployment, ``e`` edits this one, ``d`` deletes it (asks, Cancel focused),
 ``enter`` opens its latest plan (making one when there is none) and ``p`` plans it afresh.
+``/`` filters the list (name, targets, classes, reboot, window, next time, last result),
+``o``/``O`` sort it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -20,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Static
 
 from backends.engine.schedule import describe, local_text, next_occurrences
 from backends.inventory.deployments import Deployment, delete_deployment, list_deployments
@@ -34,11 +36,12 @@ from tui.modals.confirm import Confirm
 from tui.safe import neutralise, plain
 from tui.screens.deployment_form import DeploymentForm
 from tui.screens.plan import PlanScreen
-from tui.screens.view import View
+from tui.screens.sorting import ColumnSort, FilteredList
 from tui.widgets.list_table import Column, ListTable
 
 FOLLOW = 0.2  # seconds between two looks at which row the cursor is on
 OCCURRENCES = 5
+NEVER = datetime.min.replace(tzinfo=UTC)  # sorts with the times, where there is none
 COLUMNS = [
     Column("name", "Name", 20),
     Column("targets", "Targets", 28),
@@ -93,7 +96,42 @@ def run_text(run: RunSummary | None, now: datetime) -> str:
     return text + (f" {age(when, now)} ago" if when else "")
 
 
-class DeploymentsScreen(View):
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A deployment as the list shows it: its cells' text, computed once per read."""
+
+    deployment: Deployment
+    texts: tuple[str, ...]  # name, targets, classes, reboot, window, next, last result
+    next_at: datetime | None
+    last_at: datetime | None
+
+
+SORTS = (
+    ColumnSort("name", "name", lambda r: r.deployment.name),
+    ColumnSort("targets", "targets", lambda r: (r.texts[1], r.deployment.name)),
+    ColumnSort("classes", "classes", lambda r: (r.texts[2], r.deployment.name)),
+    ColumnSort("reboot", "reboot", lambda r: (r.texts[3], r.deployment.name)),
+    ColumnSort(
+        "window", "window", lambda r: (r.deployment.options.window_minutes, r.deployment.name)
+    ),
+    ColumnSort(
+        "next",
+        "next time",
+        lambda r: (r.next_at is None, r.next_at or NEVER, r.deployment.name),
+    ),
+    ColumnSort(
+        "last",
+        "last run",
+        lambda r: (r.last_at is not None, r.last_at or NEVER, r.deployment.name),
+        descending=True,
+    ),
+)
+
+
+class DeploymentsScreen(FilteredList):
+    SORTS = SORTS
+    TABLE = "#deployments"
+    FILTER_HINT = "filter: name, targets, classes, reboot, window, next or last result"
     VIEW = DEPLOYMENTS
     TITLE = "Deployments"
     AUTO_FOCUS = "#deployments"
@@ -101,16 +139,17 @@ class DeploymentsScreen(View):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: dict[str, Deployment] = {}
+        self.rows: dict[str, Deployment] = {}  # every deployment, by name
+        self.list_rows: dict[str, Row] = {}
         self.last_runs: dict[str, RunSummary] = {}
         self._shown: str | None = None
         self._loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(id="filter", disabled=True)  # the table's filter box: never opened here
         with Horizontal(id="body"):
-            yield ListTable(id="deployments", filter_box="#filter", filter_keys=())
+            yield self.filter_box()
+            yield self.list_table()
             with Vertical(id="deployment-side", classes="side"):
                 yield Static("", id="deployment-about")
         yield Static("loading…", id="status")
@@ -141,10 +180,8 @@ class DeploymentsScreen(View):
         self.rows = {d.name: d for d in message.deployments}
         self.last_runs = message.last_runs
         now = self.deck.clock()
-        table = self.query_one("#deployments", ListTable)
-        with self.app.batch_update():
-            table.replace_rows(COLUMNS, [(n, self.cells(d, now)) for n, d in self.rows.items()])
-            self._show_status()
+        self.list_rows = {n: self.row(d, now) for n, d in self.rows.items()}
+        self._show_rows()
         self._shown = None
         self._follow_cursor()
         self.refresh_bindings()
@@ -153,24 +190,42 @@ class DeploymentsScreen(View):
         schedule = deployment.schedule
         return next_occurrences(schedule, now, n) if schedule is not None else []
 
-    def cells(self, d: Deployment, now: datetime) -> tuple[Text, ...]:
+    def row(self, d: Deployment, now: datetime) -> Row:
         upcoming = self.next_runs(d, now, 1)
         zone = ZoneInfo(d.schedule.tz if d.schedule is not None else "UTC")
         when = upcoming[0].astimezone(zone).strftime("%Y-%m-%d %H:%M") if upcoming else "-"
-        options = d.options
-        return (
-            plain(d.name),
-            plain(targets_text(d)),
-            plain(classes_text(d)),
-            plain(options.reboot, "bold" if options.reboot == "reboot-only" else ""),
-            plain(options.window),
-            plain(when),
-            plain(run_text(self.last_runs.get(d.name), now)),
+        last = self.last_runs.get(d.name)
+        texts = (
+            d.name,
+            targets_text(d),
+            classes_text(d),
+            d.options.reboot,
+            d.options.window,
+            when,
+            run_text(last, now),
         )
+        last_at = (last.ended_at or last.started_at) if last is not None else None
+        return Row(d, texts, upcoming[0] if upcoming else None, last_at)
 
-    def _show_status(self) -> None:
+    def cells(self, row: Row) -> tuple[Text, ...]:
+        bold = "bold" if row.deployment.options.reboot == "reboot-only" else ""
+        return tuple(plain(text, bold if i == 3 else "") for i, text in enumerate(row.texts))
+
+    def haystack(self, row: Row) -> str:
+        return " ".join(row.texts)
+
+    def _show_rows(self) -> None:
+        shown = self.rows_shown(self.list_rows)
+        table = self.query_one("#deployments", ListTable)
+        with self.app.batch_update():
+            table.replace_rows(COLUMNS, [(n, self.cells(self.list_rows[n])) for n in shown])
+            self._show_status(len(shown))
+
+    def _show_status(self, shown: int) -> None:
         if self.rows:
-            text = f"{plural(len(self.rows), 'deployment')} · enter plan · n new"
+            text = self.list_status(shown, len(self.rows), "deployment")
+            if not self.filter_text:
+                text += " · enter plan · n new"
         else:
             text = "no deployments yet: n builds one (or D in the machines or updates view)"
         self.query_one("#status", Static).update(plain(text))
@@ -260,9 +315,6 @@ class DeploymentsScreen(View):
 
     def action_refresh(self) -> None:
         self.load()
-
-    def action_back(self) -> None:
-        self.app_go_back()
 
     def action_new_deployment(self) -> None:
         self.app.push_screen(DeploymentForm(), self._saved)

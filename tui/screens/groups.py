@@ -4,6 +4,7 @@ list the group under the cursor (its query or machines, and the machines it reso
 ``n`` makes a dynamic group (a query, its matches previewed as it is typed), ``m`` a static one
 (machines picked with marks), ``e`` edits the group under the cursor, ``d`` deletes it (asks,
 Cancel focused). Dynamic groups are counted by the database each time the list is read.
+``/`` filters the list (name, kind, query or machines), ``o``/``O`` sort it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Static
 
 from backends.inventory.errors import InventoryError, QueryError
 from backends.inventory.groups import (
@@ -34,7 +35,7 @@ from tui.modals.confirm import Confirm
 from tui.modals.group_form import GroupForm
 from tui.modals.static_group_form import StaticGroupForm
 from tui.safe import neutralise, plain
-from tui.screens.view import View
+from tui.screens.sorting import ColumnSort, FilteredList
 from tui.widgets.list_table import Column, ListTable
 
 FOLLOW = 0.2  # seconds between two looks at which row the cursor is on
@@ -45,6 +46,14 @@ COLUMNS = [
     Column("count", "Machines", 8),
     Column("definition", "Query or machines", 60),
 ]
+
+
+SORTS = (
+    ColumnSort("name", "name", lambda s: s.group.name),
+    ColumnSort("kind", "kind", lambda s: (s.group.kind, s.group.name)),
+    ColumnSort("count", "machines", lambda s: (s.count or -1, s.group.name), descending=True),
+    ColumnSort("definition", "query or machines", lambda s: (definition(s.group), s.group.name)),
+)
 
 
 @dataclass
@@ -72,7 +81,10 @@ def definition(group: Group) -> str:
     return ", ".join(group.machines) if group.machines else "(no machines left)"
 
 
-class GroupsScreen(View):
+class GroupsScreen(FilteredList):
+    SORTS = SORTS
+    TABLE = "#groups"
+    FILTER_HINT = "filter: name, kind, query or machine"
     VIEW = GROUPS
     TITLE = "Groups"
     AUTO_FOCUS = "#groups"
@@ -80,15 +92,15 @@ class GroupsScreen(View):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: dict[str, GroupSummary] = {}
+        self.rows: dict[str, GroupSummary] = {}  # every group, by name
         self._shown: str | None = None  # the group the side panel is about
         self._loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(id="filter", disabled=True)  # the table's filter box: never opened here
         with Horizontal(id="body"):
-            yield ListTable(id="groups", filter_box="#filter", filter_keys=())
+            yield self.filter_box()
+            yield self.list_table()
             with Vertical(id="group-side", classes="side"):
                 yield Static("", id="group-about")
                 yield Static("", id="group-members")
@@ -112,13 +124,21 @@ class GroupsScreen(View):
     def on_groups_loaded(self, message: GroupsLoaded) -> None:
         self._loaded = True
         self.rows = {s.group.name: s for s in message.groups}
-        table = self.query_one("#groups", ListTable)
-        with self.app.batch_update():
-            table.replace_rows(COLUMNS, [(name, self.cells(s)) for name, s in self.rows.items()])
-            self._show_status()
+        self._show_rows()
         self._shown = None
         self._follow_cursor()
         self.refresh_bindings()
+
+    def haystack(self, row: GroupSummary) -> str:
+        group = row.group
+        return f"{group.name} {group.kind} {definition(group)}"
+
+    def _show_rows(self) -> None:
+        shown = self.rows_shown(self.rows)
+        table = self.query_one("#groups", ListTable)
+        with self.app.batch_update():
+            table.replace_rows(COLUMNS, [(name, self.cells(self.rows[name])) for name in shown])
+            self._show_status(len(shown))
 
     def cells(self, summary: GroupSummary) -> tuple[Text, ...]:
         group = summary.group
@@ -128,9 +148,11 @@ class GroupsScreen(View):
             count = Text(str(summary.count), justify="right")
         return (plain(group.name), plain(group.kind), count, plain(definition(group)))
 
-    def _show_status(self) -> None:
+    def _show_status(self, shown: int) -> None:
         if self.rows:
-            text = f"{plural(len(self.rows), 'group')} · n new dynamic · m new static"
+            text = self.list_status(shown, len(self.rows), "group")
+            if not self.filter_text:
+                text += " · n new dynamic · m new static"
         else:
             text = "no groups yet: n makes a dynamic group (a query), m a static one (machines)"
         self.query_one("#status", Static).update(plain(text))
@@ -196,9 +218,6 @@ class GroupsScreen(View):
 
     def action_refresh(self) -> None:
         self.load()
-
-    def action_back(self) -> None:
-        self.app_go_back()
 
     def action_new_group(self) -> None:
         self.app.push_screen(GroupForm(), self._saved)

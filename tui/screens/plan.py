@@ -4,8 +4,13 @@
 Making a plan scans every target afresh (progress shown as the scans finish), applies the
 deployment's filters, runs the pre-flight checks and saves the plan, all in a worker; nothing is
 installed. Per machine the screen shows the pinned updates, whether a reboot is expected and the
-pre-flight problems, with totals above. ``R`` runs it, after a confirmation (Cancel focused)
-that says what will happen; the run starts as ``patchdeck deployment run --detach`` starts it
+pre-flight problems, with totals above; ``/`` filters the machines (name, problem, pinned
+packages), ``o``/``O`` sort them.
+
+``R`` runs it as ``patchdeck deployment run`` does: a stale plan (older than the
+``plan_max_age`` setting, or made before the deployment last changed) is made again first, with
+the same progress as ``p``, and shown; then a confirmation (Cancel focused) says what will
+happen. The run starts as ``patchdeck deployment run --detach`` starts it
 (:func:`tui.launch.start_run`): in a runner process of its own, which outlives the console.
 """
 
@@ -22,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from backends.engine.events import Event, ScanDone
@@ -35,7 +40,7 @@ from tui.format import age, plural
 from tui.launch import Started, start_run
 from tui.modals.confirm import Confirm
 from tui.safe import neutralise, plain
-from tui.screens.view import View
+from tui.screens.sorting import ColumnSort, FilteredList
 from tui.widgets.list_table import Column, ListTable
 
 TICK = 0.25  # seconds between two looks at the planning's progress
@@ -48,6 +53,14 @@ COLUMNS = [
     Column("reboot", "Reboot", 6),
     Column("problem", "Problem", 60),
 ]
+SORTS = (
+    ColumnSort("machine", "machine", lambda m: m.machine),
+    ColumnSort("stage", "stage", lambda m: (m.stage, m.machine)),
+    ColumnSort("updates", "updates", lambda m: (_updates(m), m.machine), descending=True),
+    ColumnSort("security", "security", lambda m: (_security(m), m.machine), descending=True),
+    ColumnSort("reboot", "reboot", lambda m: (not m.error and m.reboot_expected, m.machine), True),
+    ColumnSort("problem", "problem", lambda m: (plan_problem(m), m.machine), descending=True),
+)
 PLANNING = "planning"  # the worker group that makes plans
 STARTING = "run-start"  # the worker group that starts runs
 
@@ -64,7 +77,18 @@ class RunStarted(Message):
     pid: int
 
 
-class PlanScreen(View):
+def _updates(m: MachinePlan) -> int:
+    return -1 if m.error else len(m.items)
+
+
+def _security(m: MachinePlan) -> int:
+    return -1 if m.error else sum(1 for i in m.items if i.classification == "security")
+
+
+class PlanScreen(FilteredList):
+    SORTS = SORTS
+    TABLE = "#plan-machines"
+    FILTER_HINT = "filter: machine, problem or package"
     VIEW = PLAN
     TITLE = "Plan"
     AUTO_FOCUS = "#plan-machines"
@@ -80,14 +104,15 @@ class PlanScreen(View):
         self._total = 0  # machines being planned
         self._scanned = 0
         self._shown: str | None = None
+        self._run_when_planned = False  # R on a stale plan: confirm once planned afresh
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="plan-head")
         yield Static("", id="plan-progress")
-        yield Input(id="filter", disabled=True)  # the table's filter box: never opened here
         with Horizontal(id="body"):
-            yield ListTable(id="plan-machines", filter_box="#filter", filter_keys=())
+            yield self.filter_box()
+            yield self.list_table()
             with VerticalScroll(id="plan-side", classes="side"):
                 yield Static("", id="plan-detail")
         yield Footer()
@@ -108,10 +133,10 @@ class PlanScreen(View):
         deployment = get_deployment(store, self.deployment.name)
         self.post_message(PlanLoaded(latest_plan(store, deployment.id), deployment))
 
-    def make_plan(self) -> None:
+    def make_plan(self, why: str = "planning") -> None:
         self._total = self._scanned = 0
         self.query_one("#plan-progress", Static).add_class("-shown")
-        self.query_one("#plan-head", Static).update(plain("planning: resolving the targets…"))
+        self.query_one("#plan-head", Static).update(plain(f"{why}: resolving the targets…"))
         self._planning()
 
     @work(group=PLANNING, exclusive=True, exit_on_error=False, name="planning")
@@ -158,13 +183,24 @@ class PlanScreen(View):
         self.query_one("#plan-progress", Static).remove_class("-shown")
         self.plan = message.plan
         self.rows = {str(m.machine_id): m for m in message.plan.machines}
-        table = self.query_one("#plan-machines", ListTable)
-        with self.app.batch_update():
-            table.replace_rows(COLUMNS, [(k, self.cells(m)) for k, m in self.rows.items()])
-            self._show_head()
+        self._show_rows()
         self._shown = None
         self._follow_cursor()
         self.refresh_bindings()
+        if self._run_when_planned:
+            self._run_when_planned = False
+            self._confirm_run()
+
+    def haystack(self, row: MachinePlan) -> str:
+        packages = " ".join(i.name for i in row.items)
+        return f"{row.machine} {plan_problem(row)} {packages}"
+
+    def _show_rows(self) -> None:
+        shown = self.rows_shown(self.rows)
+        table = self.query_one("#plan-machines", ListTable)
+        with self.app.batch_update():
+            table.replace_rows(COLUMNS, [(k, self.cells(self.rows[k])) for k in shown])
+            self._show_head(len(shown))
 
     # showing it -------------------------------------------------------------------------
 
@@ -180,7 +216,7 @@ class PlanScreen(View):
             deployment_changed_at=self.deployment.updated_at,
         )
 
-    def _show_head(self) -> None:
+    def _show_head(self, shown: int) -> None:
         plan = self.plan
         if plan is None:
             return
@@ -193,9 +229,11 @@ class PlanScreen(View):
         options = self.deployment.options
         text += f"\nreboot {options.reboot} · window {options.window} · gate {options.gate}"
         if self.stale():
-            text += " · stale: p plans afresh before a run"
+            text += " · stale: R plans it again first"
         elif plan.machines:
             text += " · R runs it"
+        if self.filter_text or self.sort is not SORTS[0] or self.sort_reverse:
+            text += "\n" + self.list_status(shown, len(plan.machines), "machine")
         self.query_one("#plan-head", Static).update(plain(text, wrap=True))
 
     def cells(self, m: MachinePlan) -> tuple[Text, ...]:
@@ -260,10 +298,13 @@ class PlanScreen(View):
             return not planning
         if action == "run_plan":
             plan = self.plan
-            return not planning and plan is not None and bool(plan.machines) and not self.stale()
+            return not planning and plan is not None and (bool(plan.machines) or self.stale())
         return True
 
     def action_back(self) -> None:
+        if self.clear_filter():
+            return
+        self._run_when_planned = False
         self.workers.cancel_group(self, PLANNING)
         self.dismiss()
 
@@ -272,11 +313,21 @@ class PlanScreen(View):
         self.refresh_bindings()
 
     def action_run_plan(self) -> None:
-        plan = self.plan
-        if plan is None or not plan.machines:
+        if self.plan is None:
             return
-        if self.stale():
-            self.notify("this plan is stale: p plans afresh first", severity="warning")
+        if self.stale():  # as `deployment run` does: plan again, show it, then ask
+            self._run_when_planned = True
+            self.make_plan(f"plan #{self.plan.id} is stale: planning again before the run")
+            self.refresh_bindings()
+            return
+        self._confirm_run()
+
+    def _confirm_run(self) -> None:
+        plan = self.plan
+        if plan is None:
+            return
+        if not plan.machines:
+            self.notify("this plan has no machine: nothing to run", severity="warning")
             return
         summary = plan.summary()
         ready = summary.machines - summary.failed
@@ -326,6 +377,7 @@ class PlanScreen(View):
             WorkerState.ERROR,
             WorkerState.CANCELLED,
         ):
+            self._run_when_planned = False
             self.query_one("#plan-progress", Static).remove_class("-shown")
             what = "failed" if event.state is WorkerState.ERROR else "cancelled"
             self.query_one("#plan-head", Static).update(
