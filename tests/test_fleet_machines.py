@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from backends.fleet.faults import FaultSpec, FaultSpecError, MachineFaults
+from backends.fleet.faults import NO_FAULTS, FaultSpec, FaultSpecError, MachineFaults
 from backends.fleet.kinds import KINDS
 from backends.fleet.profiles import Machine
 from backends.fleet.repository import archive
 from backends.fleet.shell import run_script
 from backends.fleet.streams import Output
 from backends.fleet.tools import Context
+from backends.fleet.windows_machine import WindowsMachine
 
 ROOT = Path(__file__).parent.parent
 SEED = 11
@@ -503,6 +504,48 @@ def test_fault_spec_forms_and_errors(tmp_path: Path) -> None:
     broken.write_text('{"machines": [')
     with pytest.raises(FaultSpecError, match="broken.json"):
         FaultSpec.load(broken)
+
+
+def test_down_mid_install_is_a_flag_a_windows_machine_takes() -> None:
+    spec = FaultSpec.from_obj(
+        {"machines": {"win-006": ["down_mid_install"]}, "random": {"down-mid-install": 0.0}}
+    )
+    assert spec.for_machine("win-006", 1) == MachineFaults(down_mid_install=True)
+    assert spec.for_machine("win-006", 1).names() == ["down-mid-install"]
+    assert spec.for_machine("win-005", 1) == NO_FAULTS
+    with pytest.raises(FaultSpecError, match="down-mid-install wants true or false"):
+        FaultSpec.from_obj({"machines": {"win-006": [{"down-mid-install": 3}]}})
+
+
+_WUA = """$w=New-Object -ComObject Microsoft.Update.Session
+$s=$w.CreateUpdateInstaller()
+"""
+
+
+@pytest.mark.parametrize(
+    ("script", "denied"),
+    [
+        (_WUA + "$s.Install()\n", True),
+        (_WUA + "$r = $s.install( )\n", True),  # PowerShell's method names ignore case
+        (_WUA.replace("Installer", "Downloader") + "$s.Download()\n", True),
+        ("$p.Install()\n", False),  # no WUA installer made: some other object's method
+        (_WUA + "# $s.Install()\n", False),
+        (_WUA + "<#\n$s.Install()\n#>\n", False),
+        (_WUA + "Write-Output '$s.Install()'\n", False),
+        ("$x=@'\n" + _WUA + "$s.Install()\n'@\n", False),  # a here-string is text
+        (_WUA + "try{$s.Install()}catch{Write-Output 'no'}\n", False),  # its catch: not simulated
+    ],
+)
+def test_a_direct_wua_install_is_refused_only_when_it_is_code(script: str, denied: bool) -> None:
+    machine = WindowsMachine(11, 0, NO_FAULTS)
+    before = machine.pending
+    answer = machine.run(script)
+    assert ("0x80070005 (E_ACCESSDENIED)" in answer.stderr) is denied, answer
+    if denied:
+        assert answer.status == 1 and answer.stdout == ""
+        assert answer.stderr.startswith("#< CLIXML\r\n")
+        assert "UnauthorizedAccessException" in answer.stderr
+    assert machine.pending == before
 
 
 def test_garbage_replaces_tool_output_but_not_echo() -> None:

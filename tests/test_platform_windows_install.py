@@ -13,6 +13,8 @@ import pytest
 import tree_sitter_powershell
 from tree_sitter import Language, Parser
 
+from backends.fleet.faults import NO_FAULTS
+from backends.fleet.windows_machine import WindowsMachine
 from backends.platforms import windows_install as wi
 from backends.platforms.records import Pinned, PlatformError, Result
 from backends.transports.winrm import MAX_COMMAND_LINE, encoded_command
@@ -70,6 +72,21 @@ def test_the_task_runs_as_system_from_a_directory_only_administrators_may_write(
     assert "$n='install-00112233445566ff'" in register and "$p='\\patchdeck\\'" in register
     worker = wi.worker_script()
     assert "UpdateID='$_'" in worker and "CreateUpdateInstaller" in worker
+
+
+async def test_no_script_calls_the_update_agent_in_the_session() -> None:
+    """WUA refuses Download() and Install() in a WinRM session (E_ACCESSDENIED): only the
+    worker calls them, uploaded as text and run by the task; the simulated machine, which
+    refuses such calls, answers every script patchdeck sends without that error."""
+    machine = WindowsMachine(11, 0, NO_FAULTS)
+    scripts = every_script([A, B])
+    assert "CreateUpdateInstaller()" in scripts[0] and "$s.Install()" in scripts[0]
+    for script in scripts:
+        answer = machine.run(script)
+        assert "0x80070005" not in answer.stdout + answer.stderr, script.splitlines()[0]
+    direct = wi.worker_script().replace("try{", "").split("}catch{")[0]  # not run by a task
+    answer = machine.run(direct)
+    assert answer.status == 1 and "0x80070005 (E_ACCESSDENIED)" in answer.stderr
 
 
 def test_a_broken_script_would_be_caught() -> None:

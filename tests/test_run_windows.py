@@ -2,44 +2,55 @@
 engine (and once through the CLI, in processes of their own): exactly the plan's UpdateIDs
 installed through the scheduled task, its progress as events, the reboot options with a new
 boot time, a failing update in words, a machine that never comes back, an install that hangs,
-a cancel, and the task and its directory removed every time (asked of the simulated machine)."""
+a machine that goes down in the middle of its install, a cancel, and the task and its
+directory removed every time (asked of the simulated machine). A direct install from the WinRM
+session is refused with E_ACCESSDENIED where the task's install goes through, and the WinRM
+password is found nowhere in what a run leaves behind."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import logging
 import os
+import re
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import asyncssh
 import pytest
+import winrm
 
 from backends.engine.connections import ConnectionPool
 from backends.engine.events import MachineState, OutputLine, Progress
+from backends.engine.scan import ScanOptions, scan
 from backends.fleet.faults import NO_FAULTS, FaultSpec
 from backends.fleet.register import register_windows
 from backends.fleet.timing import FAST as FAST_FLEET
 from backends.fleet.windows_machine import WindowsMachine
 from backends.fleet.winrm_server import WindowsFleet, WinRMCredential, serve_windows
-from backends.inventory.machines import get_machine
+from backends.inventory.machines import get_machine, list_machines
 from backends.inventory.runs import Run, RunMachine
 from backends.inventory.scans import machine_updates
 from backends.inventory.store import Store
+from backends.platforms.windows_errors import describe_hresult
 from tests.conftest import patchdeck_command
 from tests.run_support import FAST, Runner, deploy, plan_of, pool_for
 
 pytestmark = pytest.mark.timeout(120)
 
 SEED = 11
-PASSWORD = "Pw-run-windows-51c2"
+PASSWORD = "Pw-RUNLEAK-51c2e8d4"  # distinctive: searched for in all a run leaves behind
 FAULTS = {
     "machines": {
         "win-003": [{"failing-update": "KB5037765"}],
         "win-004": ["no-return"],
         "win-005": ["hang-install"],
+        "win-006": ["down-mid-install"],
     }
 }
 
@@ -76,7 +87,7 @@ class Lab:
 @pytest.fixture
 async def lab(store: Store, tmp_path: Path) -> AsyncIterator[Lab]:
     credential = WinRMCredential("Administrator", PASSWORD)
-    fleet = await serve_windows(6, SEED, credential, FaultSpec.from_obj(FAULTS), timing=FAST_FLEET)
+    fleet = await serve_windows(7, SEED, credential, FaultSpec.from_obj(FAULTS), timing=FAST_FLEET)
     try:
         register_windows(store, store.url, fleet.machines, "Administrator")
         pool = pool_for(store, tmp_path)
@@ -91,7 +102,31 @@ def _only(run: Run) -> RunMachine:
     return run.machines[0]
 
 
-async def test_an_install_through_the_task_end_to_end(lab: Lab) -> None:
+def leaked(text: str | bytes) -> bool:
+    """Whether the WinRM password is in ``text``: as it is, as UTF-16 (what PowerShell and
+    NTLM use), or in an HTTP Basic header."""
+    forms = [
+        PASSWORD.encode(),
+        PASSWORD.encode("utf-16-le"),
+        base64.b64encode(f"Administrator:{PASSWORD}".encode()),
+    ]
+    data = text if isinstance(text, bytes) else text.encode("utf-8", errors="replace")
+    return any(form in data for form in forms)
+
+
+def test_the_leak_check_would_find_the_password() -> None:
+    assert leaked(f"error: bad password {PASSWORD}!")
+    assert leaked(b"\x00" + PASSWORD.encode("utf-16-le"))
+    assert leaked(
+        "Authorization: Basic " + base64.b64encode(b"Administrator:" + PASSWORD.encode()).decode()
+    )
+    assert not leaked(PASSWORD[:-1])
+
+
+async def test_an_install_through_the_task_end_to_end(
+    lab: Lab, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger: patchdeck's, pywinrm's, the fleet's
     kbs = pending(0)
     before = lab.fleet.state("win-000")
     boot = before.boot
@@ -134,6 +169,20 @@ async def test_an_install_through_the_task_end_to_end(lab: Lab) -> None:
     assert still == {kbs["KB890830"]}  # the scan after the run
     assert get_machine(lab.store, "win-000").reboot_pending is False
     assert lab.clean("win-000")
+
+    # the password is nowhere in what the run left behind
+    assert len(caplog.records) > 10  # the run and the libraries did log
+    logged = caplog.text + "".join(repr(r.args) + str(r.msg) for r in caplog.records)
+    assert not leaked(logged)
+    for event in runner.events:
+        assert not leaked(repr(event)), event
+    recorded = [*machine.output, machine.error or "", *machine.notes, repr(machine)]
+    assert any("removed the install task" in line for line in recorded)
+    assert not any(leaked(text) for text in recorded)
+    files = [p for p in db_path.parent.iterdir() if p.is_file()]
+    assert db_path in files
+    for path in files:  # the inventory, its journal, known_hosts …
+        assert not leaked(path.read_bytes()), path
 
 
 async def test_reboot_never_leaves_it_pending_and_not_needed_is_said(lab: Lab) -> None:
@@ -198,6 +247,175 @@ async def test_a_hanging_install_times_out_and_its_task_is_removed(lab: Lab) -> 
     assert machine.error is not None
     assert "the install task did not finish within 1 s" in machine.error
     assert lab.clean("win-005")
+
+
+DIRECT_INSTALL = """$ErrorActionPreference='Stop'
+$w=New-Object -ComObject Microsoft.Update.Session
+$x=$w.CreateUpdateSearcher().Search("IsInstalled=0 and Type='Software'")
+$s=$w.CreateUpdateInstaller()
+$s.Updates=$x.Updates
+$r=$s.Install()
+$r.ResultCode
+"""
+DIRECT_DOWNLOAD = """$w=New-Object -ComObject Microsoft.Update.Session
+$x=$w.CreateUpdateSearcher().Search("IsInstalled=0 and Type='Software'")
+$g=$w.CreateUpdateDownloader();$g.Updates=$x.Updates;$y=$g.Download()
+"""
+NOT_A_CALL = """# $s=$w.CreateUpdateInstaller(); $s.Install() would be refused here
+Write-Output '$w.CreateUpdateDownloader().Download()'
+"""
+
+
+async def test_a_direct_install_from_the_session_is_refused_and_the_task_is_not(
+    lab: Lab,
+) -> None:
+    kbs = pending(1)
+    listed = lab.fleet.machine("win-001")
+
+    def run_ps(script: str) -> winrm.Response:
+        session = winrm.Session(
+            f"127.0.0.1:{listed.port}", auth=("Administrator", PASSWORD), transport="ntlm"
+        )
+        return session.run_ps(script)
+
+    before = lab.fleet.state("win-001").pending
+    install = await asyncio.to_thread(run_ps, DIRECT_INSTALL)
+    assert install.status_code == 1 and install.std_out == b""
+    said = install.std_err.decode()
+    assert said.startswith(
+        'Exception calling "Install" with "0" argument(s): "Access is denied. (Exception from '
+        'HRESULT: 0x80070005 (E_ACCESSDENIED))"'
+    ), said
+    assert "\nAt line:6 char:1\n+ $r=$s.Install()\n+ ~~~~~~~~~~~~~~~\n" in said
+    download = await asyncio.to_thread(run_ps, DIRECT_DOWNLOAD)
+    assert download.status_code == 1
+    assert 'Exception calling "Download"' in download.std_err.decode()
+    assert "char:54\n+ $g=$w.CreateUpdateDownloader();" in download.std_err.decode()
+    assert "0x80070005" in download.std_err.decode()
+    words = re.search(r"HRESULT: (0x[0-9A-F]{8})", said)
+    assert words is not None
+    assert describe_hresult(words.group(1)) == (
+        "0x80070005 E_ACCESSDENIED: access denied (the account is not an administrator, or "
+        "the call is not allowed from a remote session)"
+    )
+    quoted = await asyncio.to_thread(run_ps, NOT_A_CALL)  # text that only names the calls
+    assert (quoted.status_code, quoted.std_out) == (
+        0,
+        b"$w.CreateUpdateDownloader().Download()\r\n",
+    )
+    assert lab.fleet.state("win-001").pending == before  # nothing was installed
+
+    # patchdeck's own transport: a script in patchdeck's frame catches the exception
+    nonce = "00aa11bb22cc33dd"
+    framed = (
+        "# patchdeck-role: direct-install\n"
+        f"Write-Output '@@patchdeck:{nonce}:direct-install'\n"
+        "try{\n"
+        + DIRECT_INSTALL
+        + "}catch{$e=$_.Exception;$r=[ordered]@{error=[ordered]@{hresult=('0x{0:X8}' -f "
+        '$e.HResult)\nmessage="$($e.Message)"}}}\n'
+        "Write-Output (ConvertTo-Json $r -Compress)\n"
+        f"Write-Output '@@patchdeck:{nonce}:end:0'\n"
+    )
+    machine = get_machine(lab.store, "win-001")
+    connection = await lab.pool.get(machine)
+    output = await connection.run(framed, timeout=20)
+    assert output.exit_status == 0
+    document = json.loads(output.stdout.split("\r\n")[1])
+    assert document["error"]["hresult"] == "0x80131501"  # MethodInvocationException's
+    assert "0x80070005 (E_ACCESSDENIED)" in document["error"]["message"]
+
+    # the same machine installs through the task
+    deployment = deploy(lab.store, "defs", [["win-001"]], classifications=["definition"])
+    ran = _only(await lab.runner().run(deployment))
+    assert (ran.state, ran.installed) == ("succeeded", 1), ran.error
+    assert list(ran.installed_items) == [kbs["KB2267602"]]
+    assert not any("0x80070005" in line for line in ran.output)
+    assert lab.clean("win-001")
+
+
+async def test_a_machine_that_goes_down_in_the_middle_of_its_install(lab: Lab) -> None:
+    state = lab.fleet.state("win-006")
+    boot = state.boot
+    deployment = deploy(lab.store, "crash", [["win-006"]], classifications=["security"])
+    plan = await plan_of(lab.store, deployment, lab.pool)
+    ids = {item.name: item.platform_id for item in plan.machines[0].items}
+    assert len(ids) == 3  # the second the task takes is being installed when it goes down
+    runner = lab.runner()
+    started = time.monotonic()
+    machine = _only(await runner.run(deployment, plan=plan))
+    assert time.monotonic() - started < 20
+    lines = [e.text for e in runner.events if isinstance(e, OutputLine)]
+    taken = [line.removeprefix("downloading ") for line in lines if line.startswith("downloading")]
+    assert len(taken) == 2 and set(taken) < set(ids)  # in the task's order
+    order = [ids[n] for n in taken] + [ids[n] for n in ids if n not in taken]
+    assert machine.state == "failed"
+    assert machine.error_kind == "went-down"
+    assert machine.error is not None
+    assert machine.error.startswith(
+        f"installing: the machine went down while installing {taken[1]} and came back "
+    ), machine.error
+    assert "later with a new boot time" in machine.error
+    assert "it restarted and the install task died with it" in machine.error
+    assert (machine.installed, machine.failed) == (1, 2)
+    assert list(machine.installed_items) == [order[0]]  # its result was read after the restart
+    assert sorted(i for i, _ in machine.failed_items) == sorted(order[1:])
+    assert all("went down while installing" in why for _, why in machine.failed_items)
+    assert machine.reboot is None  # not known after an unexpected restart
+    assert any(line.startswith("the machine stopped answering while ") for line in lines)
+    assert any(line.startswith("the machine is back after ") for line in lines)
+    assert any(line.startswith("the install task \\patchdeck\\install-") and
+               "was gone already; removed C:\\ProgramData\\patchdeck\\" in line
+               for line in lines)  # fmt: skip
+
+    assert state.boots == 1 and state.crashes == 1 and state.boot > boot
+    left = {state.update_id(u) for u in state.pending}
+    assert order[0] not in left and set(order[1:]) <= left
+    assert lab.clean("win-006")  # the task died with the machine; the cleanup took the rest
+
+    # a scan afterwards shows what was installed and what was not
+    summaries = await scan(
+        lab.store, [m for m in list_machines(lab.store) if m.name == "win-006"],
+        lambda event: None, lab.pool, ScanOptions(timeout=20),
+    )  # fmt: skip
+    assert summaries["win-006"].ok, summaries["win-006"].error
+    still = {u.platform_id for _, u in machine_updates(lab.store, machine.machine_id)}
+    assert order[0] not in still and set(order[1:]) <= still
+
+    again = _only(await runner.run(deploy(lab.store, "again", [["win-006"]],
+                                          classifications=["security"])))  # fmt: skip
+    assert (again.state, sorted(again.installed_items)) == ("succeeded", sorted(order[1:]))
+
+
+async def test_a_machine_down_for_longer_than_the_wait_fails_in_time(
+    store: Store, tmp_path: Path
+) -> None:
+    credential = WinRMCredential("Administrator", PASSWORD)
+    spec = FaultSpec.from_obj({"machines": {"win-000": ["down-mid-install"]}})
+    slow_back = replace(FAST_FLEET, reboot_down=600.0)  # back long after the run gave up
+    async with await serve_windows(1, SEED, credential, spec, timing=slow_back) as fleet:
+        register_windows(store, store.url, fleet.machines, "Administrator")
+        pool = pool_for(store, tmp_path)
+        try:
+            deployment = deploy(store, "gone", [["win-000"]], classifications=["security"])
+            runner = Runner(store, pool, replace(FAST, reboot_timeout=1.0))
+            started = time.monotonic()
+            machine = _only(await runner.run(deployment))
+            assert time.monotonic() - started < 20
+        finally:
+            await pool.close_all()
+        assert machine.state == "failed" and machine.error_kind == "went-down"
+        assert machine.error is not None
+        assert re.fullmatch(
+            r"installing: the machine went down while (?:downloading|installing) .+ \(KB5037422\) "
+            r"and did not "
+            r"answer again within 1 s \(.+\)",
+            machine.error,
+        ), machine.error
+        assert machine.installed == 0 and machine.failed == 1
+        lines = [e.text for e in runner.events if isinstance(e, OutputLine)]
+        assert any("remove them by hand" in line for line in lines)  # it could not clean up
+        assert fleet.state("win-000").scheduler.tasks() == []  # gone with the machine
 
 
 async def test_a_cancelled_runner_still_removes_the_task(lab: Lab) -> None:

@@ -70,12 +70,24 @@ Faults (``_`` may stand for ``-``):
 - ``failing-update`` (Windows machines only): the update with this KB (``KB5037422`` or
   ``5037422``) fails to install in the install task with ``0x8024200B
   WU_E_UH_INSTALLERFAILURE``; the others install.
+- ``down-mid-install`` (Windows machines only): the machine goes down while its install task
+  is installing an update (the middle one of the task's updates, the only one of one; those
+  before it are installed, it and those after it are not): its connections are cut and
+  refused for ``Timing.reboot_down`` seconds, then it is back with a new boot time, as after
+  an unexpected restart, with the install task gone (its directory and progress file stay).
+  Once: the machine's next install goes through.
 
 Windows machines (``win-000`` …, see :mod:`backends.fleet.winrm_server`) take ``refuse-auth``
 (every login gets HTTP 401), ``hang``, ``garbage``, ``drop``, ``slow``, ``down``,
 ``wua-error``, ``failing-update``, ``hang-install`` (the install task stops after its first
-download and runs for ever) and ``no-return`` (never back after ``Restart-Computer``); the
-other faults are about Linux tools and mean nothing to them.
+download and runs for ever), ``down-mid-install`` and ``no-return`` (never back after
+``Restart-Computer``); the other faults are about Linux tools and mean nothing to them.
+
+Whatever its faults, a simulated Windows machine refuses, as Windows does, to download or
+install updates from a WinRM session: a script that calls ``Download()`` / ``Install()`` on
+what ``CreateUpdateDownloader()`` / ``CreateUpdateInstaller()`` made, in the session itself
+rather than in a scheduled task's worker, fails with ``0x80070005`` (``E_ACCESSDENIED``,
+:mod:`backends.fleet.windows_machine`).
 """
 
 from __future__ import annotations
@@ -110,6 +122,7 @@ FAULTS = (
     "hang-install",
     "no-return",
     "failing-update",
+    "down-mid-install",
 )
 DEFAULT_SLOW_SECONDS = 2.0
 FOREVER = math.inf
@@ -140,6 +153,7 @@ class MachineFaults:
     hang_install: bool = False
     no_return: bool = False
     failing_update: str = ""  # Windows: the KB of an update whose install fails
+    down_mid_install: bool = False  # Windows: an unexpected restart during the install task
 
     def names(self) -> list[str]:
         """The faults set, by spec name."""

@@ -12,7 +12,11 @@ a few pauses apart, while the updates really leave the machine's pending list.
 
 Faults: ``failing-update`` (the update with that KB fails to install with
 ``0x8024200B WU_E_UH_INSTALLERFAILURE``), ``hang-install`` (the worker stops after its first
-download and never ends).
+download and never ends), ``down-mid-install`` (half way through its install of the middle
+update the machine goes down, :meth:`WindowsMachine.crash`, and that update stays pending).
+
+The worker's own ``Download()`` / ``Install()`` calls are allowed here: it runs as SYSTEM in
+the task, not in the WinRM session (where the machine answers them with ``E_ACCESSDENIED``).
 """
 
 from __future__ import annotations
@@ -155,6 +159,15 @@ class Scheduler:
             job.runner.cancel()
         return {"task": had_task, "left": False}
 
+    def lose_tasks(self) -> None:
+        """An unexpected restart: running workers die and every task is gone; the job
+        directories (and what the workers wrote) stay."""
+        for job in self.jobs.values():
+            if job.runner is not None and not job.runner.done():
+                job.runner.cancel()
+            job.task = None
+            job.state = "Ready"
+
     def forget(self) -> None:
         """A reboot: running workers die with the machine (their directories stay)."""
         for job in self.jobs.values():
@@ -181,6 +194,7 @@ class Scheduler:
         missing = [i for i in job.ids if i not in by_id]
         write({"phase": "search", "count": count, "missing": missing})
         failing = machine.faults.failing_update.upper().removeprefix("KB")
+        crash_at = count // 2 if machine.faults.down_mid_install and not machine.crashes else -1
         bad = 0
         reboot = False
         for index, update in enumerate(found):
@@ -206,6 +220,10 @@ class Scheduler:
                     "percent": round(100 * (index + 0.5) / count),
                 }
             )
+            if index == crash_at:
+                await asyncio.sleep(pause / 2)
+                machine.crash()  # this update is not installed; the task dies with the machine
+                await asyncio.Event().wait()
             await asyncio.sleep(pause)
             result: dict[str, Any] = {"phase": "result", "id": uid, "step": "install"}
             if update.kb == failing:

@@ -15,6 +15,16 @@ updates a task installs leave the pending list, those that may restart leave Win
 ``RebootRequired`` key behind, and ``Restart-Computer`` (role ``reboot``) takes the machine
 down for a while (its WinRM service, :mod:`.winrm_server`, refuses connections) and brings it
 back with a new boot time.
+
+As on Windows, the Windows Update Agent will not download or install for a WinRM session (a
+network logon): a script that calls ``Download()`` or ``Install()`` (or ``Uninstall()``) in the
+session itself on what ``CreateUpdateDownloader()`` / ``CreateUpdateInstaller()`` made fails
+there with ``0x80070005`` (``E_ACCESSDENIED``), the way Windows PowerShell 5.1 reports the
+exception: on the error stream with exit status 1, or, in a script of patchdeck's frame (role
+line and marker lines), caught by the frame's ``catch`` and printed as its error document. Text
+that is not code is not read as a call: comments, single-quoted strings and here-strings (the
+install task's worker is uploaded in one and runs in the simulated Task Scheduler, where the
+calls are allowed).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import json
 import random
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +53,17 @@ _WUA_ERROR_TEXT = {
     "de-DE": f"Ausnahme von HRESULT: {WUA_ERROR}",
 }
 _NAMESPACE = uuid.UUID("8f3b6a52-0c1e-4f53-9a0b-5e0d6c1f2a77")
+ACCESS_DENIED = "0x80070005"
+_ACCESS_DENIED_TEXT = (
+    f"Access is denied. (Exception from HRESULT: {ACCESS_DENIED} (E_ACCESSDENIED))"
+)
+_METHOD_INVOCATION = "0x80131501"  # MethodInvocationException's HResult (COR_E_SYSTEM)
+# What PowerShell does not run as code: here-strings, block and line comments, '…' strings.
+_NOT_CODE = re.compile(
+    r"@'\r?\n.*?^'@|@\"\r?\n.*?^\"@|<#.*?#>|'(?:[^']|'')*'|#[^\n]*", re.MULTILINE | re.DOTALL
+)
+_WUA_MAKER = re.compile(r"\.CreateUpdate(?:Downloader|Installer)\s*\(\s*\)", re.IGNORECASE)
+_WUA_CALL = re.compile(r"\.(Download|Install|Uninstall)\s*\(\s*\)", re.IGNORECASE)
 
 
 def windows_name(index: int) -> str:
@@ -82,6 +104,8 @@ class WindowsMachine:
         self.scheduler = Scheduler(self)
         self.reboot_requested = False
         self.boots = 0
+        self.crashes = 0  # times it went down unexpectedly (down-mid-install)
+        self.on_crash: Callable[[], None] | None = None  # the fleet takes it down and back
         self.index = index
         self.name = windows_name(index)
         self.kind = pick_kind(seed, index)
@@ -127,9 +151,24 @@ class WindowsMachine:
         self.boot = max(datetime.now(UTC), self.boot + timedelta(seconds=1))
         self.scheduler.forget()
 
+    def crash(self) -> None:
+        """The machine goes down unexpectedly: its install tasks are gone (their directories
+        stay). The fleet cuts its connections and brings it back later with a new boot time;
+        without a fleet it is back at once."""
+        self.crashes += 1
+        self.scheduler.lose_tasks()
+        if self.on_crash is not None:
+            self.on_crash()
+        else:
+            self.restart()
+
     def run(self, script: str, rng: random.Random | None = None) -> Answer:
         """What PowerShell prints for ``script`` here."""
         role = ROLE.search(script)
+        call = _direct_wua_call(script)
+        denied = self._access_denied(script, role, call) if call is not None else None
+        if denied is not None:
+            return denied
         if role is None:
             return _literal(script)
         name = role.group(1)
@@ -144,6 +183,34 @@ class WindowsMachine:
         if document is not None:
             return self._framed(script, name, document)
         return Answer("", f"patchdeck fleet: no simulated answer for role {name!r}\r\n", 1)
+
+    def _access_denied(
+        self, script: str, role: re.Match[str] | None, call: _WuaCall
+    ) -> Answer | None:
+        """WUA's answer to a download or install asked for in a remote session: the
+        exception, caught by patchdeck's frame or not caught at all (``None`` for a script
+        that catches it itself: what its ``catch`` does is not simulated)."""
+        method, line, column = call.method, call.line, call.column
+        message = f'Exception calling "{method}" with "0" argument(s): "{_ACCESS_DENIED_TEXT}"'
+        if call.caught:
+            if role is None or len(MARKER.findall(script)) != 2:
+                return None
+            document = {"error": {"hresult": _METHOD_INVOCATION, "message": message}}
+            return self._framed(script, role.group(1), document)
+        text = script.splitlines()[line - 1] if script.splitlines() else ""
+        before = text[:column]
+        begin = before.rfind(";") + 1  # the statement's extent: from its start to the call
+        begin += len(before[begin:]) - len(before[begin:].lstrip())
+        end = column + len(method) + 3  # ".Install()"
+        lines = [
+            message,
+            f"At line:{line} char:{begin + 1}",
+            f"+ {text}",
+            "+ " + " " * begin + "~" * max(1, end - begin),
+            "    + CategoryInfo          : NotSpecified: (:) [], MethodInvocationException",
+            "    + FullyQualifiedErrorId : UnauthorizedAccessException",
+        ]
+        return Answer("", clixml([f"{item}\r\n" for item in lines]), 1)
 
     def _boot_text(self) -> str:
         return self.boot.strftime("%Y-%m-%dT%H:%M:%S.") + f"{self.boot.microsecond * 10:07d}Z"
@@ -196,6 +263,32 @@ class WindowsMachine:
             junk = bytes(rng.randrange(256) for _ in range(400))
             body = junk.decode("latin-1")
         return Answer(f"{markers[0]}\r\n{body}\r\n{markers[1]}\r\n")
+
+
+@dataclass(frozen=True, slots=True)
+class _WuaCall:
+    method: str  # Download, Install or Uninstall
+    line: int  # from 1
+    column: int  # from 0, of the ``.``
+    caught: bool  # the script has a try/catch
+
+
+def _direct_wua_call(script: str) -> _WuaCall | None:
+    """The first ``Download()`` / ``Install()`` / ``Uninstall()`` call in the code of a
+    script that also makes a WUA downloader or installer; ``None`` when it does not."""
+    code = _NOT_CODE.sub(lambda m: "''" + "\n" * m.group().count("\n"), script)
+    if _WUA_MAKER.search(code) is None:
+        return None
+    call = _WUA_CALL.search(code)
+    if call is None:
+        return None
+    line = code.count("\n", 0, call.start()) + 1
+    original = script.splitlines()[line - 1] if line <= len(script.splitlines()) else ""
+    found = re.search(rf"\.{call.group(1)}\s*\(\s*\)", original, re.IGNORECASE)
+    column = found.start() if found is not None else 0
+    method = {"download": "Download", "install": "Install", "uninstall": "Uninstall"}
+    caught = re.search(r"\bcatch\s*\{", code, re.IGNORECASE) is not None
+    return _WuaCall(method[call.group(1).lower()], line, column, caught)
 
 
 def clixml(lines: list[str]) -> str:

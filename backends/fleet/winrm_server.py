@@ -23,7 +23,9 @@ A machine restarts when a script asks it to (``Restart-Computer``, see
 :mod:`backends.fleet.windows_machine`): once the answer is out, after ``Timing.reboot_drop``
 it drops every connection and refuses new ones (its port held, as for ``down``) for
 ``Timing.reboot_down`` seconds, then it is back with a new boot time — or, with the
-``no-return`` fault, never.
+``no-return`` fault, never. With ``down-mid-install`` it goes down the same way, at once and
+unasked, from within its install task (:meth:`WindowsMachine.crash`), and comes back after
+``Timing.reboot_down`` seconds with a new boot time.
 """
 
 from __future__ import annotations
@@ -584,18 +586,21 @@ class WindowsFleet:
         """A machine's live state (pending updates, tasks, boot time …), for tests."""
         return self._hosts[self.machine(name).index].machine
 
-    def _reboot(self, index: int) -> None:
+    def _reboot(self, index: int, crash: bool = False) -> None:
         if index in self._rebooting:
             return
         self._rebooting.add(index)
-        task = asyncio.get_running_loop().create_task(self._down_and_up(index))
+        task = asyncio.get_running_loop().create_task(self._down_and_up(index, crash))
         self._reboots.add(task)
         task.add_done_callback(self._reboots.discard)
 
-    async def _down_and_up(self, index: int) -> None:
+    async def _down_and_up(self, index: int, crash: bool = False) -> None:
+        """Down (connections cut, then refused) and back with a new boot time: a restart
+        asked for goes down ``reboot_drop`` after its answer, a ``crash`` at once."""
         host = self._hosts[index]
         machine = host.machine
-        await asyncio.sleep(self.timing.reboot_drop)
+        if not crash:
+            await asyncio.sleep(self.timing.reboot_drop)
         server = self._listening.pop(index, None)
         if server is None:
             return
@@ -720,6 +725,7 @@ async def serve_windows(
             else:
                 service = _Host(machine, credential, https, certificate)
                 service.on_reboot = lambda index=index: fleet._reboot(index)
+                machine.on_crash = lambda index=index: fleet._reboot(index, crash=True)
                 fleet._hosts[index] = service
                 if certificate is not None and fleet._ssl is None:
                     fleet._ssl = certificate.context()

@@ -3,7 +3,7 @@
 The symbolic names and values are Microsoft's (``wuerror.h`` in the Windows SDK, and "Windows
 Update error codes by component" / "Windows Update common errors and mitigation" in the Windows
 IT Pro documentation); the explanations are patchdeck's own, written for an operator deciding
-what to do next. Used by the scan (a failed search) and, later, by installs.
+what to do next. Used by the scan (a failed search) and by installs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ HRESULTS: dict[int, tuple[str, str]] = {
         "the call is not allowed from a remote session)",
     ),
     0x8007000E: ("E_OUTOFMEMORY", "the machine ran out of memory"),
+    0x80131501: (
+        "COR_E_SYSTEM",
+        "a method call failed in PowerShell (its message names the error inside)",
+    ),
     0x80070422: ("ERROR_SERVICE_DISABLED", "the Windows Update service is disabled"),
     0x8007045B: ("ERROR_SHUTDOWN_IN_PROGRESS", "the machine is shutting down"),
     0x80070BC9: ("ERROR_FAIL_REBOOT_REQUIRED", "a restart is needed before this can go on"),
