@@ -222,6 +222,7 @@ def _machines(
     run_id: int,
     since_seq: int | None = None,
     output_of: Collection[int] | None = None,
+    machine_id: int | None = None,
 ) -> list[RunMachine]:
     columns: list[Any] = list(RUN_MACHINE.c)
     if output_of is not None:  # the other machines' output is not read (nor split)
@@ -237,6 +238,8 @@ def _machines(
     )
     if since_seq is not None:
         query = query.where(RUN_MACHINE.c.seq > since_seq)
+    if machine_id is not None:
+        query = query.where(RUN_MACHINE.c.machine_id == machine_id)
     return [machine_of(row) for row in conn.execute(query)]
 
 
@@ -301,16 +304,10 @@ def run_changes(
 def run_machine(store: Store, run_id: int, machine_id: int) -> RunMachine:
     """One machine of a run, with its output; :class:`NotFound` naming it."""
     with store.read() as session:
-        conn = session.connection()
-        query = (
-            select(RUN_MACHINE, MACHINE.c.name.label("machine"))
-            .join(MACHINE, MACHINE.c.id == RUN_MACHINE.c.machine_id)
-            .where(RUN_MACHINE.c.run_id == run_id, RUN_MACHINE.c.machine_id == machine_id)
-        )
-        row = conn.execute(query).first()
-        if row is None:
-            raise NotFound("run machine", [f"#{run_id}/{machine_id}"])
-        return machine_of(row)
+        found = _machines(session.connection(), run_id, machine_id=machine_id)
+    if not found:
+        raise NotFound("run machine", [f"#{run_id}/{machine_id}"])
+    return found[0]
 
 
 def list_runs(store: Store, limit: int | None = None) -> list[RunSummary]:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from backends.platforms import apt
 from backends.platforms.probe import Answer, Section, SectionOutput, Step, clip, section, tail
 from backends.platforms.reboot import apt_reboot
-from backends.platforms.records import InstallOutcome, InstallProgress, Pinned
+from backends.platforms.records import InstallOutcome, InstallProgress, Pinned, split_items
 
 INSTALL = "apt-install"
 INSTALLED = "apt-installed"
@@ -139,17 +139,12 @@ def outcome(answer: Answer, items: Sequence[Pinned]) -> InstallOutcome:
     rows = _rows(answer.get(INSTALLED))
     reboot = apt_reboot(answer.get(apt.REBOOT_FLAG), answer.get(apt.REBOOT_PKGS))
 
-    installed: list[str] = []
-    failed: list[tuple[str, str]] = []
-    for item in items:
-        reason = _item_failure(item, rows, broken, reasons, error)
-        if reason is None:
-            installed.append(item.platform_id)
-        else:
-            failed.append((item.platform_id, reason))
+    installed, failed = split_items(
+        items, lambda item: _item_failure(item, rows, broken, reasons, error)
+    )
     return InstallOutcome(
-        installed=tuple(installed),
-        failed=tuple(failed),
+        installed=installed,
+        failed=failed,
         error=error,
         error_kind=kind,
         reboot_required=reboot.required,

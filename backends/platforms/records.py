@@ -8,7 +8,7 @@ generator with captured outputs.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 
@@ -103,6 +103,22 @@ class InstallProgress:
     percent: float
     item: str | None
     message: str
+
+
+def split_items(
+    items: Sequence[Pinned], failure: Callable[[Pinned], str | None]
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """``items`` as an outcome lists them: the ids ``failure`` finds nothing wrong with, then
+    each other id with its reason."""
+    installed: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for item in items:
+        reason = failure(item)
+        if reason is None:
+            installed.append(item.platform_id)
+        else:
+            failed.append((item.platform_id, reason))
+    return tuple(installed), tuple(failed)
 
 
 @dataclass(frozen=True, slots=True)

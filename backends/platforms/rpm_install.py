@@ -23,7 +23,13 @@ from collections.abc import Sequence
 from backends.platforms import dnf
 from backends.platforms.probe import Answer, Section, SectionOutput, clip, section, tail
 from backends.platforms.reboot import needs_restarting
-from backends.platforms.records import InstallOutcome, InstallProgress, Pinned, PlatformError
+from backends.platforms.records import (
+    InstallOutcome,
+    InstallProgress,
+    Pinned,
+    PlatformError,
+    split_items,
+)
 
 NAME_RE = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9_.+-]*\Z")
 ARCH_RE = re.compile(r"[A-Za-z0-9_]+\Z")
@@ -129,18 +135,13 @@ def outcome(manager: str, answer: Answer, items: Sequence[Pinned]) -> InstallOut
     error, kind = _error(manager, install, lines, reasons, unavailable)
     rows = _rows(answer.get(f"{manager}-installed"))
     reboot = needs_restarting(answer.get(dnf.NEEDS_RESTARTING))
-    installed: list[str] = []
-    failed: list[tuple[str, str]] = []
-    for item in items:
-        reason = _item_failure(item, rows, reasons, unavailable, error)
-        if reason is None:
-            installed.append(item.platform_id)
-        else:
-            failed.append((item.platform_id, reason))
+    installed, failed = split_items(
+        items, lambda item: _item_failure(item, rows, reasons, unavailable, error)
+    )
     shown = "\n".join(line for line in lines if progress_line(line) is None)
     return InstallOutcome(
-        installed=tuple(installed),
-        failed=tuple(failed),
+        installed=installed,
+        failed=failed,
         error=error,
         error_kind=kind,
         reboot_required=reboot.required,

@@ -25,7 +25,7 @@ from xml.sax.saxutils import unescape
 from backends.platforms import zypper
 from backends.platforms.probe import Answer, Section, SectionOutput, clip, section, tail
 from backends.platforms.reboot import zypper_needs_rebooting
-from backends.platforms.records import InstallOutcome, InstallProgress, Pinned
+from backends.platforms.records import InstallOutcome, InstallProgress, Pinned, split_items
 
 INSTALL = "zypper-install"
 INSTALLED = "zypper-installed"
@@ -184,18 +184,13 @@ def outcome(answer: Answer, items: Sequence[Pinned]) -> InstallOutcome:
     status = _status(answer.get(INSTALLED))
     reboot = zypper_needs_rebooting(answer.get(zypper.REBOOT))
     required = True if install.status == 102 else reboot.required
-    installed: list[str] = []
-    failed: list[tuple[str, str]] = []
-    for item in items:
-        reason = _item_failure(item, status, reasons, missing, error, install.status)
-        if reason is None:
-            installed.append(item.platform_id)
-        else:
-            failed.append((item.platform_id, reason))
+    installed, failed = split_items(
+        items, lambda item: _item_failure(item, status, reasons, missing, error, install.status)
+    )
     shown = "\n".join(text for line in install.lines if (text := display_line(line)) is not None)
     return InstallOutcome(
-        installed=tuple(installed),
-        failed=tuple(failed),
+        installed=installed,
+        failed=failed,
         error=error,
         error_kind=kind,
         reboot_required=required,
